@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The `xenspan` command. Exit status: 0 when the job was done (diagnostics included), 1 when the input
+ * is unusable (or has data problems under --strict), 2 on a usage error. Errors are one line, never a
+ * stack trace.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { XEN_VERSIONS } from '../core/catalogue/index.js';
+import type { CpuVendor, XenVersion } from '../core/catalogue/index.js';
+import { EVENT_CLASSES } from '../core/classes.js';
+import { DIAGNOSTICS } from '../core/diagnostics.js';
+import type { Diagnostics } from '../core/diagnostics.js';
+import { XenspanError } from '../core/errors.js';
+import { decodeTrace } from '../core/pipeline.js';
+import { readTraceStats } from '../parse/stats.js';
+import type { TraceOptions } from '../core/pipeline.js';
+import { parseCpuHz } from '../clock/hz.js';
+import { CpuHzEstimator, formatHz } from '../clock/estimate.js';
+import { forEachRecordInFileOrder } from '../parse/decode.js';
+import { openSource } from '../node/index.js';
+import type { RecordFilterOptions } from '../parse/filter.js';
+import { UsageError, parseArgs, parseBigInt, parseDurationNs, parseIdList } from './args.js';
+import type { OptionSpec, ParsedArgs } from './args.js';
+import { DumpFormatter } from './dump.js';
+import { LineWriter } from './output.js';
+import type { TextStream } from './output.js';
+import { statsToJson, statsToText } from './stats.js';
+
+const USAGE = `usage: xenspan <command> [options] FILE|-
+
+Turns Xen xentrace files into time-ordered records (and, in later releases, spans).
+FILE may be plain or compressed with gzip, bzip2 or zstd; - reads standard input.
+
+commands:
+  stats FILE|-        records, bytes per event class, first/last TSC per pCPU; lost records; diagnostics
+      --json              one JSON object instead of the table
+  dump FILE|-         one line per record in global time order:
+                      <ns> <tsc><mark> p<pcpu> <subject> <event> <field=value ...>
+      --cpu-hz HZ         TSC frequency, e.g. 2596.122M or 2.4G (xl info: cpu_mhz); for a file without it,
+                          xenspan estimates it from the scheduler records (and says so on stderr)
+      --raw               payload words in hex instead of decoded fields
+      -e, --event MASK    keep records matching a xentrace -e mask (hex, or a class name: ${EVENT_CLASSES.slice(0, 9).join(', ')}); repeatable
+      --pcpu LIST         keep these pCPUs (e.g. 0,2-3)
+      --domain LIST       keep records naming these domains, or run while one of them was on the pCPU
+      --vcpu LIST         the same for vCPU ids
+      --from TIME, --to TIME   keep a time window from time zero (1.5s, 200ms, 30us, 500ns; needs --cpu-hz)
+      --tsc-from N, --tsc-to N keep a raw TSC window
+      --limit N           stop after N lines
+
+common options:
+  --xen-version V     Xen version that wrote the trace: ${XEN_VERSIONS.join(', ')} (default 4.17)
+  --cpu-vendor V      intel or amd (default intel); --svm-mode means amd, as in xenalyze
+  --merge MODE        auto (default), exact (seekable files) or stream (watermark merge, as for pipes)
+  --strict            exit 1 when the trace has data-loss or error diagnostics
+  -h, --help          this text
+  --version           the version
+`;
+
+const COMMON: OptionSpec[] = [
+  { name: 'xen-version', value: true },
+  { name: 'cpu-vendor', value: true },
+  { name: 'svm-mode', value: false },
+  { name: 'merge', value: true },
+  { name: 'strict', value: false },
+  { name: 'help', short: 'h', value: false },
+];
+const STATS: OptionSpec[] = [...COMMON, { name: 'json', value: false }];
+const DUMP: OptionSpec[] = [
+  ...COMMON,
+  { name: 'cpu-hz', value: true },
+  { name: 'raw', value: false },
+  { name: 'event', short: 'e', value: true, repeat: true },
+  { name: 'pcpu', value: true },
+  { name: 'domain', value: true },
+  { name: 'vcpu', value: true },
+  { name: 'from', value: true },
+  { name: 'to', value: true },
+  { name: 'tsc-from', value: true },
+  { name: 'tsc-to', value: true },
+  { name: 'limit', value: true },
+];
+
+/** Where the CLI writes; tests pass their own. */
+export interface CliIo {
+  readonly stdout: TextStream;
+  readonly stderr: { write(text: string): unknown };
+}
+
+function one(args: ParsedArgs, name: string): string | undefined {
+  return args.options.get(name)?.[0];
+}
+
+function inputOf(args: ParsedArgs): string {
+  if (args.positionals.length !== 1) {
+    throw new UsageError(args.positionals.length === 0 ? 'missing FILE (or - for standard input)' : `one FILE expected, got ${args.positionals.length}`);
+  }
+  return args.positionals[0];
+}
+
+function commonOptions(args: ParsedArgs): TraceOptions {
+  const version = one(args, 'xen-version');
+  if (version !== undefined && !(XEN_VERSIONS as readonly string[]).includes(version)) {
+    throw new UsageError(`--xen-version must be one of ${XEN_VERSIONS.join(', ')}, not "${version}"`);
+  }
+  let vendor = one(args, 'cpu-vendor');
+  if (args.options.has('svm-mode')) vendor = 'amd';
+  if (vendor !== undefined && vendor !== 'intel' && vendor !== 'amd') {
+    throw new UsageError(`--cpu-vendor must be intel or amd, not "${vendor}"`);
+  }
+  const merge = one(args, 'merge');
+  if (merge !== undefined && merge !== 'auto' && merge !== 'exact' && merge !== 'stream') {
+    throw new UsageError(`--merge must be auto, exact or stream, not "${merge}"`);
+  }
+  return {
+    ...(version === undefined ? {} : { xenVersion: version as XenVersion }),
+    ...(vendor === undefined ? {} : { cpuVendor: vendor as CpuVendor }),
+    ...(merge === undefined ? {} : { merge }),
+    ...(args.options.has('strict') ? { strict: true } : {}),
+  };
+}
+
+function eventMask(text: string): number {
+  const klass = EVENT_CLASSES.indexOf(text as (typeof EVENT_CLASSES)[number]);
+  if (text === 'all') return 0x0ffff000;
+  if (klass >= 0 && klass < 8) return ((1 << klass) << 16) | 0xf000;
+  if (text === 'guest') return 0x0800f000;
+  if (!/^(0x[0-9a-fA-F]{1,8}|\d+)$/.test(text)) {
+    throw new UsageError(`--event: "${text}" is not a mask (hex like 0x0002f000, or all, ${EVENT_CLASSES.slice(0, 9).join(', ')})`);
+  }
+  return Number(text) >>> 0;
+}
+
+function filterOptions(args: ParsedArgs): RecordFilterOptions {
+  const events = args.options.get('event');
+  const pcpu = one(args, 'pcpu');
+  const domain = one(args, 'domain');
+  const vcpu = one(args, 'vcpu');
+  const tscFrom = one(args, 'tsc-from');
+  const tscTo = one(args, 'tsc-to');
+  return {
+    ...(events === undefined ? {} : { eventMasks: events.map(eventMask) }),
+    ...(pcpu === undefined ? {} : { pcpus: parseIdList(pcpu, 'pcpu') }),
+    ...(domain === undefined ? {} : { domains: parseIdList(domain, 'domain') }),
+    ...(vcpu === undefined ? {} : { vcpus: parseIdList(vcpu, 'vcpu') }),
+    ...(tscFrom === undefined ? {} : { tscFrom: parseBigInt(tscFrom, 'tsc-from') }),
+    ...(tscTo === undefined ? {} : { tscTo: parseBigInt(tscTo, 'tsc-to') }),
+  };
+}
+
+function reportDiagnostics(diagnostics: Diagnostics, io: CliIo): void {
+  const entries = Object.entries(diagnostics.counts);
+  if (entries.length === 0) return;
+  io.stderr.write(`xenspan: diagnostics: ${entries.map(([code, n]) => `${code}=${n}`).join(' ')}\n`);
+  for (const sample of diagnostics.samples) {
+    io.stderr.write(`xenspan: ${DIAGNOSTICS[sample.code].severity}: ${sample.code}: ${sample.message}\n`);
+  }
+}
+
+async function runStats(argv: string[], io: CliIo): Promise<number> {
+  const args = parseArgs(argv, STATS);
+  if (args.options.has('help')) return help(io);
+  const path = inputOf(args);
+  const options = commonOptions(args);
+  const stats = await readTraceStats(await openSource(path), options.strict === true ? { strict: true } : {});
+  io.stdout.write(args.options.has('json') ? `${statsToJson(stats)}\n` : statsToText(stats, path === '-' ? 'stdin' : path));
+  return 0;
+}
+
+async function runDump(argv: string[], io: CliIo): Promise<number> {
+  const args = parseArgs(argv, DUMP);
+  if (args.options.has('help')) return help(io);
+  // Every option is checked before any input is read.
+  const path = inputOf(args);
+  const common = commonOptions(args);
+  const filter = filterOptions(args);
+  const hzText = one(args, 'cpu-hz');
+  let hz = hzText === undefined ? undefined : parseCpuHz(hzText);
+  const fromText = one(args, 'from');
+  const toText = one(args, 'to');
+  const fromNs = fromText === undefined ? undefined : parseDurationNs(fromText, 'from');
+  const toNs = toText === undefined ? undefined : parseDurationNs(toText, 'to');
+  const limitText = one(args, 'limit');
+  if (limitText !== undefined && !/^\d+$/.test(limitText)) throw new UsageError(`--limit: "${limitText}" is not a count`);
+  const limit = limitText === undefined ? Infinity : Number(limitText);
+  if (hz === undefined && path !== '-') hz = await estimateHz(path, io);
+  if ((fromNs !== undefined || toNs !== undefined) && hz === undefined) {
+    throw new UsageError('--from and --to need --cpu-hz (the input gives no estimate of it)');
+  }
+  const formatter = new DumpFormatter({
+    ...(hz === undefined ? {} : { hz }),
+    ...(args.options.has('raw') ? { raw: true } : {}),
+    ...(fromNs === undefined ? {} : { fromNs }),
+    ...(toNs === undefined ? {} : { toNs }),
+  });
+  const writer = new LineWriter(io.stdout);
+  let lines = 0;
+  const emit = (line: string): void => {
+    if (lines >= limit) throw STOP;
+    lines++;
+    writer.line(line);
+  };
+  const source = await openSource(path);
+  let diagnostics: Diagnostics | undefined;
+  try {
+    const { setup } = await decodeTrace(source, (batch, run) => formatter.format(batch, run, emit), {
+      ...common,
+      filter,
+      backpressure: () => writer.wait(),
+    });
+    diagnostics = setup.diagnostics;
+  } catch (error) {
+    if (error !== STOP) throw error;
+  }
+  writer.flush();
+  await writer.wait();
+  if (hz === undefined) {
+    io.stderr.write('xenspan: no --cpu-hz, and no estimate from the trace: the ns column shows -\n');
+  }
+  if (diagnostics !== undefined) reportDiagnostics(diagnostics, io);
+  return 0;
+}
+
+const STOP = new Error('limit reached');
+
+/**
+ * A first pass over a file to estimate the TSC frequency from its scheduler records (xenalyze would
+ * silently assume 2.4 GHz). Says what it found on stderr; undefined when the trace cannot tell.
+ */
+async function estimateHz(path: string, io: CliIo): Promise<number | undefined> {
+  const estimator = new CpuHzEstimator();
+  await forEachRecordInFileOrder(await openSource(path), (batch) => estimator.add(batch));
+  const estimate = estimator.result();
+  if (estimate === undefined) return undefined;
+  const ppm = Math.max(1, Math.round(estimate.relativeError * 1e6));
+  io.stderr.write(
+    `xenspan: no --cpu-hz: TSC frequency estimated from ${estimate.samples} scheduler samples as ${formatHz(estimate.hz)} (±${ppm} ppm); pass --cpu-hz to set it\n`,
+  );
+  return estimate.hz;
+}
+
+function help(io: CliIo): number {
+  io.stdout.write(USAGE);
+  return 0;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit status. */
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  try {
+    const [command, ...rest] = argv;
+    switch (command) {
+      case 'stats':
+        return await runStats(rest, io);
+      case 'dump':
+        return await runDump(rest, io);
+      case undefined:
+      case 'help':
+      case '-h':
+      case '--help':
+        return help(io);
+      case '--version':
+        io.stdout.write(`${version()}\n`);
+        return 0;
+      default:
+        throw new UsageError(`unknown command "${command}" (try xenspan --help)`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr.write(`xenspan: ${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof XenspanError) {
+      io.stderr.write(`xenspan: ${error.message}\n`);
+      return error.code === 'invalid_options' ? 2 : 1;
+    }
+    io.stderr.write(`xenspan: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The event catalogue: every xentrace event id of Xen 4.17–4.22 with a snake_case name and a payload decoder,
+ * chosen for one Xen version and host CPU vendor. Layouts come from the Xen sources of each release.
+ *
+ * @example
+ * const catalogue = createCatalogue({ xenVersion: '4.18', cpuVendor: 'amd' });
+ * catalogue.nameOf(0x00021101); // 'runstate_change'
+ * formatFields(catalogue.decode(0x00021101, new Uint32Array([0x00020001]), 0, 1));
+ * // 'domid=2 vcpu=1 old_state=runnable new_state=running'
+ * @module
+ */
+import { classOf } from '../classes.js';
+import { genDecoders } from './gen.js';
+import { hvmDecoders } from './hvm.js';
+import { hwDecoders } from './hw.js';
+import { clampCount, pushRaw } from './layout.js';
+import type { BuiltinDecoder } from './layout.js';
+import { memDecoders } from './mem.js';
+import { pvDecoders } from './pv.js';
+import { schedClassDecoders } from './sched-class.js';
+import { schedDecoders } from './sched.js';
+import { shadowDecoders } from './shadow.js';
+import { appliesTo } from './types.js';
+import type {
+  CatalogueOptions,
+  CpuVendor,
+  DecodedField,
+  EventCatalogue,
+  EventDecoder,
+  XenVersion,
+} from './types.js';
+
+export { XEN_VERSIONS } from './types.js';
+export type {
+  CatalogueOptions,
+  CpuVendor,
+  DecodedField,
+  EventCatalogue,
+  EventDecoder,
+  FieldValue,
+  XenVersion,
+} from './types.js';
+export { hypercallName } from './names.js';
+export { runstateEvent } from './sched.js';
+export { PV_HYPERCALL_SUBCALL, PV_HYPERCALL_V2 } from './pv.js';
+
+const EVENT_MASK = 0x0fffffff;
+/** Unknown-id names kept per catalogue; bounded so hostile input cannot grow it without limit. */
+const UNKNOWN_NAME_CACHE = 4096;
+
+let allBuiltins: readonly BuiltinDecoder[] | undefined;
+
+/** Every built-in decoder of every version and vendor; built on first use. */
+function builtins(): readonly BuiltinDecoder[] {
+  return (allBuiltins ??= [
+    ...genDecoders(),
+    ...schedDecoders(),
+    ...schedClassDecoders(),
+    ...hvmDecoders(),
+    ...memDecoders(),
+    ...pvDecoders(),
+    ...shadowDecoders(),
+    ...hwDecoders(),
+  ]);
+}
+
+/** The built-in decoders that apply to one Xen version and CPU vendor (one per id). */
+export function builtinDecoders(xenVersion: XenVersion = '4.17', cpuVendor: CpuVendor = 'intel'): EventDecoder[] {
+  return builtins().filter(
+    (d) => (d.vendor === undefined || d.vendor === cpuVendor) && appliesTo(d, xenVersion),
+  );
+}
+
+/** Name of an id no decoder knows: `unknown_<class>_0x<id as 8 hex digits>`. */
+export function unknownEventName(event: number): string {
+  return `unknown_${classOf(event)}_0x${(event >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+function rawFields(words: Uint32Array, start: number, count: number): DecodedField[] {
+  const out: DecodedField[] = [];
+  pushRaw(words, start, 0, clampCount(words, start, count), out);
+  return out;
+}
+
+/** Builds the catalogue of one Xen version and CPU vendor; `decoders` override built-ins id by id. */
+export function createCatalogue(options: CatalogueOptions = {}): EventCatalogue {
+  const xenVersion = options.xenVersion ?? '4.17';
+  const cpuVendor = options.cpuVendor ?? 'intel';
+  const table = new Map<number, EventDecoder>();
+  for (const decoder of builtinDecoders(xenVersion, cpuVendor)) table.set(decoder.id, decoder);
+  for (const decoder of options.decoders ?? []) {
+    if (appliesTo(decoder, xenVersion)) table.set(decoder.id & EVENT_MASK, decoder);
+  }
+  const unknownNames = new Map<number, string>();
+
+  return {
+    xenVersion,
+    cpuVendor,
+    lookup(event) {
+      return table.get(event & EVENT_MASK);
+    },
+    nameOf(event) {
+      const id = event & EVENT_MASK;
+      const decoder = table.get(id);
+      if (decoder !== undefined) return decoder.name;
+      let name = unknownNames.get(id);
+      if (name === undefined) {
+        name = unknownEventName(id);
+        if (unknownNames.size < UNKNOWN_NAME_CACHE) unknownNames.set(id, name);
+      }
+      return name;
+    },
+    decode(event, words, start, count) {
+      const decoder = table.get(event & EVENT_MASK);
+      if (decoder === undefined) return rawFields(words, start, count);
+      const out: DecodedField[] = [];
+      try {
+        decoder.decode(words, start, count, out);
+      } catch {
+        // Built-ins never throw; a plugin that does must not stop the run: show the record raw instead.
+        return rawFields(words, start, count);
+      }
+      return out;
+    },
+    subject(event, words, start, count, out) {
+      const decoder = table.get(event & EVENT_MASK);
+      if (decoder?.subject !== undefined) {
+        try {
+          if (decoder.subject(words, start, count, out)) return true;
+        } catch {
+          // Same as decode: a faulty plugin names nobody.
+        }
+      }
+      out[0] = -1;
+      out[1] = -1;
+      return false;
+    },
+  };
+}
+
+function formatValue(field: DecodedField): string {
+  const { value } = field;
+  if (typeof value === 'string') return value.replace(/\s/g, '_');
+  if (field.hex === true) {
+    return typeof value === 'bigint'
+      ? `0x${BigInt.asUintN(64, value).toString(16).padStart(16, '0')}`
+      : `0x${(value >>> 0).toString(16).padStart(8, '0')}`;
+  }
+  return String(value);
+}
+
+/**
+ * One stable, greppable text: `name=value` pairs separated by single spaces; hex fields as 0x%08x (64-bit:
+ * 0x%016x); strings without spaces (replace spaces with _).
+ */
+export function formatFields(fields: readonly DecodedField[]): string {
+  let text = '';
+  for (const field of fields) text += `${text === '' ? '' : ' '}${field.name}=${formatValue(field)}`;
+  return text;
+}

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+/**
+ * TRC_PV records: entry points of PV guests (traps, faults, emulation; `+0x100` = 64-bit guest) and the hypercall
+ * records, which common code also writes for multicall sub-calls of HVM/PVH guests.
+ * @module
+ */
+import { addressPair, clampCount, decoderBase, fromRows, pushRaw, u64 } from './layout.js';
+import type { BuiltinDecoder } from './layout.js';
+import { gnttabCmdName, hypercallName } from './names.js';
+import type { DecodedField } from './types.js';
+
+/** TRC_PV_HYPERCALL_V2: hypercall entry with op and selected arguments. */
+export const PV_HYPERCALL_V2 = 0x0020100d;
+/** TRC_PV_HYPERCALL_SUBCALL: one entry of a multicall, same encoding as V2. */
+export const PV_HYPERCALL_SUBCALL = 0x0020200e;
+
+const HYPERCALL_MMU_UPDATE = 1;
+const HYPERCALL_GRANT_TABLE_OP = 20;
+const HYPERCALL_MMUEXT_OP = 26;
+/** MMU_UPDATE_PREEMPTED: set in the count of a continued mmu_update/mmuext_op. */
+const PREEMPTED = 0x80000000;
+/** Grant-table commands keep their continuation state above bit 11. */
+const GNTTAB_CMD_BITS = 12;
+
+/** Continuation hints Xen leaves in the recorded arguments of a few hypercalls. */
+function hypercallHints(op: number, args: readonly (number | bigint | undefined)[], out: DecodedField[]): void {
+  if (op === HYPERCALL_MMU_UPDATE || op === HYPERCALL_MMUEXT_OP) {
+    const count = args[1];
+    if (typeof count === 'number' && (count & PREEMPTED) !== 0) out.push({ name: 'preempted', value: 1 });
+  } else if (op === HYPERCALL_GRANT_TABLE_OP) {
+    const cmd = args[0];
+    if (typeof cmd !== 'number') return;
+    const base = cmd & ((1 << GNTTAB_CMD_BITS) - 1);
+    out.push({ name: 'cmd', value: gnttabCmdName(base) ?? base });
+    const state = cmd >>> GNTTAB_CMD_BITS;
+    if (state !== 0) out.push({ name: 'continuation', value: state });
+  }
+}
+
+/**
+ * Decoder of the V2/SUBCALL encoding: word 0 = op (bits 0–19) and six 2-bit argument fields (bits 20–31: 00
+ * absent, 01 one word, 10 two words low/high, 11 reserved); the present arguments follow in order as `arg<i>`.
+ */
+function hypercallDecoder(id: number, name: string): BuiltinDecoder {
+  return {
+    ...decoderBase(id, name, {}),
+    decode(words, start, count, out) {
+      const n = clampCount(words, start, count);
+      if (n === 0) return;
+      const w0 = words[start];
+      const op = w0 & 0xfffff;
+      out.push({ name: 'op', value: hypercallName(op) ?? op });
+      const args: (number | bigint | undefined)[] = [];
+      let k = 1;
+      for (let i = 0; i < 6; i++) {
+        const kind = (w0 >>> (20 + 2 * i)) & 3;
+        if (kind === 0) continue;
+        // A reserved width leaves the rest unparseable: it is shown raw.
+        if (kind === 3) {
+          out.push({ name: `arg${i}`, value: 'reserved' });
+          break;
+        }
+        const width = kind === 1 ? 1 : 2;
+        if (k + width > n) break;
+        const value = width === 1 ? words[start + k] : u64(words[start + k], words[start + k + 1]);
+        out.push({ name: `arg${i}`, value });
+        args[i] = value;
+        k += width;
+      }
+      hypercallHints(op, args, out);
+      pushRaw(words, start, k, n, out);
+    },
+  };
+}
+
+/** Decoders of the TRC_PV ids (0x00201xxx entry points, 0x0020200E multicall sub-calls). */
+export function pvDecoders(): BuiltinDecoder[] {
+  return [
+    ...fromRows([
+      // The pre-2012 hypercall record, kept for old traces: eax is the hypercall number.
+      ...addressPair(0x00201001, 'hypercall_v1', 'rip:A eax:u32 op:@eax=hypercall'),
+      // trapnr:15, use_error_code:1 and error_code:16 share one word.
+      ...addressPair(0x00201003, 'pv_trap', 'rip:A trapnr:b15 use_error_code:b1 error_code:x16'),
+      ...addressPair(0x00201004, 'pv_page_fault', 'rip:A addr:A error_code:x32'),
+      ...addressPair(0x00201005, 'forced_invalid_op', 'rip:A'),
+      ...addressPair(0x00201006, 'emulate_privop', 'rip:A'),
+      ...addressPair(0x00201007, 'emulate_4gb', 'rip:A'),
+      ...addressPair(0x00201008, 'math_state_restore', ''),
+      ...addressPair(0x00201009, 'paging_fixup', 'rip:A addr:A'),
+      ...addressPair(0x0020100a, 'gdt_ldt_mapping_fault', 'rip:A offset:A'),
+      // The new PTE value comes first and is always 64-bit.
+      ...addressPair(0x0020100b, 'ptwr_emulation', 'pte:x64 addr:A rip:A'),
+      ...addressPair(0x0020100c, 'ptwr_emulation_pae', 'pte:x64 addr:A rip:A'),
+    ]),
+    hypercallDecoder(PV_HYPERCALL_V2, 'hypercall'),
+    hypercallDecoder(PV_HYPERCALL_SUBCALL, 'hypercall_subcall'),
+  ];
+}

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Files and stdin for Node and Deno: the only part of the library that touches the platform.
+ * @module
+ */
+import { open } from 'node:fs/promises';
+import type { ByteSource } from '../core/io.js';
+import { XenspanError } from '../core/errors.js';
+
+const CHUNK_BYTES = 1 << 20;
+
+/**
+ * A seekable source over a file. Plain traces read this way are merged exactly (window index, then
+ * per-pCPU reads), with memory bounded by the number of pCPUs, not the file size.
+ * @example
+ * const stats = await readTraceStats(await fileSource('trace.xentrace'));
+ */
+export async function fileSource(path: string): Promise<ByteSource> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    throw new XenspanError('io_failed', `cannot open ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  const { size } = await handle.stat();
+  const fh = handle;
+  const readAt = async (offset: number, length: number): Promise<Uint8Array> => {
+    const buffer = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
+    let got = 0;
+    while (got < buffer.length) {
+      const { bytesRead } = await fh.read(buffer, got, buffer.length - got, offset + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return got === buffer.length ? buffer : buffer.subarray(0, got);
+  };
+  return {
+    name: path,
+    size,
+    async *chunks() {
+      for (let at = 0; at < size; at += CHUNK_BYTES) {
+        const chunk = await readAt(at, CHUNK_BYTES);
+        if (chunk.length === 0) return;
+        yield chunk;
+      }
+    },
+    readAt,
+    close: () => fh.close(),
+  };
+}
+
+/** A stream source over standard input (a pipe: merged with the round watermark). */
+export function stdinSource(): ByteSource {
+  return {
+    name: 'stdin',
+    async *chunks() {
+      for await (const chunk of process.stdin as AsyncIterable<Uint8Array>) yield chunk;
+    },
+  };
+}
+
+/** `-` means standard input; anything else is a file path. */
+export async function openSource(pathOrDash: string): Promise<ByteSource> {
+  return pathOrDash === '-' ? stdinSource() : fileSource(pathOrDash);
+}

@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: MIT
+/**
+ * What `xenspan/node` resolves to in runtimes without files (browsers): the same names, failing only
+ * when called, never at import.
+ * @module
+ */
+import type { ByteSource } from '../core/io.js';
+import { XenspanError } from '../core/errors.js';
+
+function unsupported(what: string): never {
+  throw new XenspanError(
+    'unsupported_runtime',
+    `${what} needs Node or Deno; in a browser pass a Blob, File, ReadableStream or Uint8Array instead`,
+  );
+}
+
+/** Not available in this runtime. */
+export async function fileSource(_path: string): Promise<ByteSource> {
+  return unsupported('fileSource');
+}
+
+/** Not available in this runtime. */
+export function stdinSource(): ByteSource {
+  return unsupported('stdinSource');
+}
+
+/** Not available in this runtime. */
+export async function openSource(_pathOrDash: string): Promise<ByteSource> {
+  return unsupported('openSource');
+}

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Streaming decompression of gzip, bzip2 and zstd inputs, recognised by their magic bytes.
+ * gzip uses the platform's `DecompressionStream` (Node ≥ 18, Deno, browsers); zstd uses `fzstd` (Node 20
+ * has no zstd); bzip2 uses our own push decoder (no maintained streaming one exists for all runtimes).
+ * @module
+ */
+import { XenspanError } from '../../core/errors.js';
+import type { Compression } from '../sniff.js';
+
+/** A push decompressor: bytes in, decoded chunks handed to the callback given at construction. */
+interface PushDecompressor {
+  push(chunk: Uint8Array, final?: boolean): void;
+}
+
+/** Decompresses a chunk stream of the given format, keeping memory bounded. */
+export function decompressChunks(chunks: AsyncIterable<Uint8Array>, compression: Compression): AsyncIterable<Uint8Array> {
+  if (compression === 'gzip') return gunzipChunks(chunks);
+  // Loaded on demand: a plain trace never pays for a decompressor.
+  return pushDecompress(chunks, compression, async (ondata) => {
+    if (compression === 'zstd') {
+      const { Decompress } = await import('fzstd');
+      return new Decompress((data) => ondata(data));
+    }
+    const { Bzip2Decompressor } = await import('./bzip2.js');
+    return new Bzip2Decompressor(ondata);
+  });
+}
+
+async function* pushDecompress(
+  chunks: AsyncIterable<Uint8Array>,
+  compression: Compression,
+  create: (ondata: (chunk: Uint8Array) => void) => Promise<PushDecompressor>,
+): AsyncGenerator<Uint8Array> {
+  let ready: Uint8Array[] = [];
+  const decoder = await create((chunk) => {
+    if (chunk.length > 0) ready.push(chunk);
+  });
+  let offset = 0;
+  const push = (chunk: Uint8Array, final: boolean): void => {
+    try {
+      decoder.push(chunk, final);
+    } catch (error) {
+      if (error instanceof XenspanError) throw error;
+      throw new XenspanError(
+        'corrupt_compressed_input',
+        `corrupt ${compression} input near compressed offset ${offset}: ${(error as Error).message}`,
+        { offset, cause: error },
+      );
+    }
+    offset += chunk.length;
+  };
+  for await (const chunk of chunks) {
+    push(chunk, false);
+    if (ready.length > 0) {
+      const out = ready;
+      ready = [];
+      yield* out;
+    }
+  }
+  push(new Uint8Array(0), true);
+  yield* ready;
+}
+
+interface DecompressionStreamLike {
+  readonly readable: unknown;
+  readonly writable: unknown;
+}
+type DecompressionStreamConstructor = new (format: 'gzip') => DecompressionStreamLike;
+interface PipeableStream {
+  pipeThrough(transform: DecompressionStreamLike): { getReader(): { read(): Promise<{ done: boolean; value?: Uint8Array }> } };
+}
+type ReadableStreamConstructor = new (source: {
+  pull(controller: { enqueue(chunk: Uint8Array): void; close(): void }): Promise<void>;
+  cancel?(): Promise<void>;
+}) => PipeableStream;
+
+async function* gunzipChunks(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const web = globalThis as unknown as {
+    DecompressionStream?: DecompressionStreamConstructor;
+    ReadableStream?: ReadableStreamConstructor;
+  };
+  if (web.DecompressionStream === undefined || web.ReadableStream === undefined) {
+    throw new XenspanError('unsupported_runtime', 'gzip input needs DecompressionStream, which this runtime lacks');
+  }
+  const iterator = chunks[Symbol.asyncIterator]();
+  const input = new web.ReadableStream({
+    async pull(controller) {
+      const next = await iterator.next();
+      if (next.done === true) controller.close();
+      else controller.enqueue(next.value);
+    },
+    async cancel() {
+      await iterator.return?.();
+    },
+  });
+  const reader = input.pipeThrough(new web.DecompressionStream('gzip')).getReader();
+  for (;;) {
+    let next: { done: boolean; value?: Uint8Array };
+    try {
+      next = await reader.read();
+    } catch (error) {
+      if (error instanceof XenspanError) throw error;
+      throw new XenspanError('corrupt_compressed_input', `corrupt gzip input: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    if (next.done) return;
+    if (next.value !== undefined && next.value.length > 0) yield next.value;
+  }
+}

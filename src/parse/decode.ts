@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The parse stage's async edge: input → (decompression) → scanner → merger → batches.
+ * @module
+ */
+import { copyRecordBatch } from '../core/batch.js';
+import type { RecordBatch } from '../core/batch.js';
+import { Diagnostics } from '../core/diagnostics.js';
+import { XenspanError } from '../core/errors.js';
+import { toByteSource } from '../core/io.js';
+import type { ByteInput, ByteSource } from '../core/io.js';
+import { decompressChunks } from './compress/index.js';
+import { CpuMerger } from './merger.js';
+import { RecordScanner } from './scanner.js';
+import { describeMagic, detectCompression } from './sniff.js';
+import type { Compression } from './sniff.js';
+import { indexWindows } from './window-index.js';
+import type { PcpuWindows } from './window-index.js';
+
+/** How records of different pCPUs are put in order. */
+export type MergeMode = 'auto' | 'exact' | 'stream';
+
+/** Options of {@link forEachRecordBatch} and {@link decodeRecords}. */
+export interface DecodeOptions {
+  /**
+   * `exact` indexes the windows of a seekable input and merges pCPUs exactly; `stream` merges with the
+   * round watermark and works on pipes; `auto` (default) picks `exact` when the input is seekable and
+   * uncompressed.
+   */
+  readonly merge?: MergeMode;
+  /** Where diagnostics go; a new collector when absent. */
+  readonly diagnostics?: Diagnostics;
+  /** Rows per batch. Default 8192. */
+  readonly batchSize?: number;
+  /** Stream merge: records buffered before early release. */
+  readonly maxBufferedRecords?: number;
+  /** Stream merge: cycles of cross-pCPU skew to wait for. */
+  readonly skewSlackCycles?: number;
+  /**
+   * Called between reads; when it returns a promise, reading waits for it. Lets an iterating consumer
+   * hold the producer back so that memory stays bounded.
+   */
+  readonly backpressure?: () => Promise<void> | undefined;
+}
+
+/** What a decode run saw, besides the records. */
+export interface DecodeReport {
+  readonly merge: 'exact' | 'stream' | 'none';
+  readonly compression: Compression | 'none';
+  /** Decompressed bytes read. */
+  readonly bytes: number;
+  readonly diagnostics: Diagnostics;
+}
+
+/** An opened input: decompressed when needed, with random access kept only for plain seekable inputs. */
+interface OpenedInput {
+  readonly chunks: AsyncIterable<Uint8Array>;
+  readonly compression: Compression | 'none';
+  readonly seekable?: { readonly size: number; readAt(offset: number, length: number): Promise<Uint8Array> };
+}
+
+async function openInput(source: ByteSource): Promise<OpenedInput> {
+  if (source.readAt !== undefined && source.size !== undefined) {
+    const head = await source.readAt(0, 16);
+    const compression = detectCompression(head);
+    if (compression !== undefined) return { chunks: decompressChunks(source.chunks(), compression), compression };
+    const readAt = source.readAt.bind(source);
+    return { chunks: source.chunks(), compression: 'none', seekable: { size: source.size, readAt } };
+  }
+  const { head, chunks } = await peek(source.chunks(), 4);
+  const compression = detectCompression(head);
+  if (compression !== undefined) return { chunks: decompressChunks(chunks, compression), compression };
+  return { chunks, compression: 'none' };
+}
+
+/** Reads until `count` bytes are known, and gives back a stream that still starts at byte 0. */
+async function peek(chunks: AsyncIterable<Uint8Array>, count: number): Promise<{ head: Uint8Array; chunks: AsyncIterable<Uint8Array> }> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  const seen: Uint8Array[] = [];
+  let length = 0;
+  let done = false;
+  while (length < count) {
+    const next = await iterator.next();
+    if (next.done === true) {
+      done = true;
+      break;
+    }
+    seen.push(next.value);
+    length += next.value.length;
+  }
+  const head = new Uint8Array(Math.min(length, count));
+  let at = 0;
+  for (const chunk of seen) {
+    if (at >= head.length) break;
+    const part = chunk.subarray(0, head.length - at);
+    head.set(part, at);
+    at += part.length;
+  }
+  async function* replay(): AsyncGenerator<Uint8Array> {
+    yield* seen;
+    if (done) return;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done === true) return;
+      yield next.value;
+    }
+  }
+  return { head, chunks: replay() };
+}
+
+function emptyInput(): never {
+  throw new XenspanError('not_xentrace', `not a xentrace file: ${describeMagic(new Uint8Array(0))}`, { offset: 0 });
+}
+
+/**
+ * Decodes every record in file order, without merging pCPUs (cheapest; what per-pCPU statistics need).
+ * `onBatch` gets BORROWED batches.
+ */
+export async function forEachRecordInFileOrder(
+  input: ByteInput,
+  onBatch: (batch: RecordBatch) => void,
+  options: Pick<DecodeOptions, 'diagnostics'> = {},
+): Promise<DecodeReport> {
+  const diagnostics = options.diagnostics ?? new Diagnostics();
+  const source = toByteSource(input);
+  try {
+    const opened = await openInput(source);
+    const scanner = new RecordScanner({ onBatch, diagnostics });
+    for await (const chunk of opened.chunks) scanner.push(chunk);
+    if (scanner.offset === 0) emptyInput();
+    scanner.end();
+    return { merge: 'none', compression: opened.compression, bytes: scanner.offset, diagnostics };
+  } finally {
+    await source.close?.();
+  }
+}
+
+/**
+ * Decodes every record in global time order and hands the batches to `onBatch` (BORROWED: copy what you
+ * keep). This is the fast path; {@link decodeRecords} is the iterable form.
+ * @example
+ * await forEachRecordBatch(bytes, (batch) => { total += batch.length });
+ */
+export async function forEachRecordBatch(
+  input: ByteInput,
+  onBatch: (batch: RecordBatch) => void,
+  options: DecodeOptions = {},
+): Promise<DecodeReport> {
+  const diagnostics = options.diagnostics ?? new Diagnostics();
+  const source = toByteSource(input);
+  const mergerOptions = {
+    onBatch,
+    diagnostics,
+    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+    ...(options.maxBufferedRecords === undefined ? {} : { maxBufferedRecords: options.maxBufferedRecords }),
+    ...(options.skewSlackCycles === undefined ? {} : { skewSlackCycles: options.skewSlackCycles }),
+  };
+  try {
+    const opened = await openInput(source);
+    const mode = options.merge ?? 'auto';
+    if (mode === 'exact' && opened.seekable === undefined) {
+      throw new XenspanError('invalid_options', `merge 'exact' needs a seekable, uncompressed input; ${source.name} is not`, {
+        option: 'merge',
+      });
+    }
+    if (opened.seekable !== undefined && mode !== 'stream') {
+      if (opened.seekable.size === 0) emptyInput();
+      const index = await indexWindows(opened.seekable.size, opened.seekable.readAt);
+      if (index.clean) {
+        await mergeExact(index.pcpus, opened.seekable.readAt, new CpuMerger(mergerOptions), diagnostics, options.backpressure);
+        return { merge: 'exact', compression: 'none', bytes: opened.seekable.size, diagnostics };
+      }
+      // A damaged file: the stream path resynchronises and reports where.
+    }
+    const merger = new CpuMerger(mergerOptions);
+    const scanner = new RecordScanner({ onBatch: (batch) => merger.ingest(batch), diagnostics });
+    for await (const chunk of opened.chunks) {
+      scanner.push(chunk);
+      await options.backpressure?.();
+    }
+    if (scanner.offset === 0) emptyInput();
+    scanner.end();
+    merger.finish();
+    return { merge: 'stream', compression: opened.compression, bytes: scanner.offset, diagnostics };
+  } finally {
+    await source.close?.();
+  }
+}
+
+/** Bytes read per refill of one pCPU in exact mode. */
+const EXACT_READ_BYTES = 256 * 1024;
+
+async function mergeExact(
+  pcpus: readonly PcpuWindows[],
+  readAt: (offset: number, length: number) => Promise<Uint8Array>,
+  merger: CpuMerger,
+  diagnostics: Diagnostics,
+  backpressure: (() => Promise<void> | undefined) | undefined,
+): Promise<void> {
+  interface Reader {
+    readonly windows: PcpuWindows;
+    readonly scanner: RecordScanner;
+    window: number;
+    within: number;
+  }
+  const readers = new Map<number, Reader>();
+  for (const windows of pcpus) {
+    merger.queue(windows.pcpu);
+    const scanner = new RecordScanner({ onBatch: (batch) => merger.append(batch), diagnostics, bufferBytes: 64 * 1024 });
+    readers.set(windows.pcpu, { windows, scanner, window: 0, within: 0 });
+  }
+  // Reads the next piece of one pCPU's windows; false when that pCPU has no more.
+  const refill = async (reader: Reader): Promise<boolean> => {
+    const { offsets, lengths } = reader.windows;
+    let budget = EXACT_READ_BYTES;
+    while (budget > 0 && reader.window < offsets.length) {
+      const length = lengths[reader.window];
+      const at = offsets[reader.window] + reader.within;
+      const bytes = await readAt(at, Math.min(budget, length - reader.within));
+      if (bytes.length === 0) break;
+      reader.scanner.push(bytes, at);
+      budget -= bytes.length;
+      reader.within += bytes.length;
+      if (reader.within >= length) {
+        reader.window++;
+        reader.within = 0;
+      }
+    }
+    if (reader.window < offsets.length) return true;
+    reader.scanner.end();
+    return false;
+  };
+  for (const reader of readers.values()) {
+    if (!(await refill(reader))) merger.exhaust(reader.windows.pcpu);
+  }
+  for (;;) {
+    const pcpu = merger.drainExact();
+    if (pcpu < 0) break;
+    // A refill that yields no ready record (only wrap padding) just comes back here for more.
+    if (!(await refill(readers.get(pcpu)!))) merger.exhaust(pcpu);
+    await backpressure?.();
+  }
+}
+
+/**
+ * Decodes every record in global time order as an async iterable of batches the caller owns.
+ * @example
+ * for await (const batch of decodeRecords(file)) console.log(batch.length);
+ */
+export async function* decodeRecords(input: ByteInput, options: DecodeOptions = {}): AsyncGenerator<RecordBatch, DecodeReport> {
+  // The sync core pushes batches through a callback; queue copies and hand them out between reads.
+  const ready: RecordBatch[] = [];
+  let wake: (() => void) | undefined;
+  let resume: (() => void) | undefined;
+  let finished = false;
+  let failure: unknown;
+  let report: DecodeReport | undefined;
+  const run = forEachRecordBatch(
+    input,
+    (batch) => {
+      ready.push(copyRecordBatch(batch));
+      wake?.();
+    },
+    {
+      ...options,
+      backpressure: () => (ready.length > 4 ? new Promise<void>((resolve) => (resume = resolve)) : undefined),
+    },
+  ).then(
+    (r) => {
+      report = r;
+      finished = true;
+      wake?.();
+    },
+    (error: unknown) => {
+      failure = error;
+      finished = true;
+      wake?.();
+    },
+  );
+  for (;;) {
+    if (ready.length > 0) {
+      const batch = ready.shift()!;
+      if (ready.length <= 4) {
+        resume?.();
+        resume = undefined;
+      }
+      yield batch;
+      continue;
+    }
+    if (finished) break;
+    await new Promise<void>((resolve) => (wake = resolve));
+    wake = undefined;
+  }
+  await run;
+  if (failure !== undefined) throw failure;
+  return report!;
+}

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: MIT
+/**
+ * `xenspan/parse`: bytes → records. The synchronous push stages ({@link RecordScanner},
+ * {@link CpuMerger}, {@link RecordFilter}, {@link StatsCollector}) and their async drivers.
+ * @module
+ */
+export { RecordScanner, MAX_PCPU, MAX_WINDOW_BYTES } from './scanner.js';
+export type { RecordScannerOptions } from './scanner.js';
+export { CpuMerger } from './merger.js';
+export type { CpuMergerOptions } from './merger.js';
+export { PcpuQueue } from './queue.js';
+export { indexWindows } from './window-index.js';
+export type { PcpuWindows, WindowIndex } from './window-index.js';
+export { decodeRecords, forEachRecordBatch, forEachRecordInFileOrder } from './decode.js';
+export type { DecodeOptions, DecodeReport, MergeMode } from './decode.js';
+export { RecordFilter, matchesEventMask, filtersAnything } from './filter.js';
+export type { RecordFilterOptions } from './filter.js';
+export { PcpuContext, isRunstateChange } from './context.js';
+export { StatsCollector, readTraceStats } from './stats.js';
+export type { PcpuStats, ReadStatsOptions, TraceStats } from './stats.js';
+export { detectCompression, describeMagic } from './sniff.js';
+export type { Compression } from './sniff.js';
+export { decompressChunks } from './compress/index.js';

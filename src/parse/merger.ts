@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: MIT
+/**
+ * CpuMerger: puts the records of all pCPUs into one global TSC order.
+ * @module
+ */
+import { RECORD_FLAGS, TRC_TRACE_WRAP_BUFFER, createRecordBatch } from '../core/batch.js';
+import type { RecordBatch } from '../core/batch.js';
+import { formatOffset } from '../core/diagnostics.js';
+import type { Diagnostics } from '../core/diagnostics.js';
+import { PcpuQueue } from './queue.js';
+
+/** Options of {@link CpuMerger}. */
+export interface CpuMergerOptions {
+  /** Receives batches in global order. BORROWED: valid only during the call. */
+  readonly onBatch: (batch: RecordBatch) => void;
+  readonly diagnostics: Diagnostics;
+  /** Rows per emitted batch. Default 8192. */
+  readonly batchSize?: number;
+  /**
+   * Stream mode only: records buffered before the merger must release some ahead of the round watermark
+   * (bounding memory). Default 2 Mi records (about 120 MB).
+   */
+  readonly maxBufferedRecords?: number;
+  /** Stream mode only: cycles subtracted from the round watermark to absorb cross-pCPU TSC skew. Default 0. */
+  readonly skewSlackCycles?: number;
+}
+
+const WRAP_HEADER_EVENT = TRC_TRACE_WRAP_BUFFER;
+const WINDOW_START = RECORD_FLAGS.windowStart;
+const BORROWED = RECORD_FLAGS.borrowedTsc;
+const TWO_32 = 4294967296;
+
+/**
+ * A k-way merge over per-pCPU queues, ordered by (TSC, file offset): ties go to the record earlier in the
+ * file, so the order is the same whether the input was read as a stream or by seeking.
+ *
+ * Two ways to drive it:
+ * - **exact** (seekable inputs): the caller fills every pCPU's queue from that pCPU's windows and calls
+ *   {@link CpuMerger.drainExact}, which emits while every unfinished pCPU has a record waiting and returns
+ *   the pCPU that needs more input.
+ * - **stream**: the caller {@link CpuMerger.ingest}s scanner batches in file order; records are released
+ *   when xentrace's round structure proves nothing earlier can still come (spec §1.3: once round k is
+ *   read, later rounds hold only records after the last TSC of round k−1).
+ *
+ * Wrap-padding records are dropped here. Within a pCPU the file order is kept even when its TSC goes
+ * backwards (the scanner reports that), so the global order can only decrease where a diagnostic says so.
+ */
+export class CpuMerger {
+  readonly #onBatch: (batch: RecordBatch) => void;
+  readonly #diagnostics: Diagnostics;
+  readonly #out: RecordBatch;
+  readonly #batchSize: number;
+  readonly #maxBuffered: number;
+  readonly #slack: number;
+  readonly #queues: PcpuQueue[] = [];
+  readonly #queueByPcpu = new Map<number, PcpuQueue>();
+  /** Binary heap of queues whose head is ready, smallest (key, offset) first. */
+  readonly #heap: PcpuQueue[] = [];
+  readonly #inHeap = new Set<PcpuQueue>();
+  /** Keys are TSCs minus this base (the first TSC seen), so that doubles hold them exactly. */
+  #baseHi = 0;
+  #baseLo = 0;
+  #baseSet = false;
+  #buffered = 0;
+  #outWords = 0;
+  /** Key of the last record emitted (-Infinity before any). */
+  #emittedKey = -Infinity;
+  // Stream mode round tracking, in keys.
+  #lastWindowPcpu = -1;
+  #roundMax = -Infinity;
+  #previousRoundMax = -Infinity;
+  #rounds = 0;
+  #forcedFlush = false;
+  #emitted = 0;
+
+  constructor(options: CpuMergerOptions) {
+    this.#onBatch = options.onBatch;
+    this.#diagnostics = options.diagnostics;
+    this.#batchSize = options.batchSize ?? 8192;
+    this.#out = createRecordBatch(this.#batchSize);
+    this.#maxBuffered = options.maxBufferedRecords ?? 1 << 21;
+    this.#slack = options.skewSlackCycles ?? 0;
+  }
+
+  /** Records emitted so far. */
+  get emitted(): number {
+    return this.#emitted;
+  }
+
+  /** The queue of a pCPU, created on first use. */
+  queue(pcpu: number): PcpuQueue {
+    let q = this.#queueByPcpu.get(pcpu);
+    if (q === undefined) {
+      q = new PcpuQueue(pcpu);
+      this.#queueByPcpu.set(pcpu, q);
+      this.#queues.push(q);
+    }
+    return q;
+  }
+
+  /** Appends a scanner batch to the per-pCPU queues without releasing anything (exact mode). */
+  append(batch: RecordBatch): void {
+    this.#add(batch, false);
+  }
+
+  /** Stream mode: appends a batch in file order and releases what the round watermark allows. */
+  ingest(batch: RecordBatch): void {
+    this.#add(batch, true);
+    if (this.#buffered > this.#maxBuffered) {
+      if (!this.#forcedFlush) {
+        this.#forcedFlush = true;
+        this.#diagnostics.report(
+          'sorter_forced_flush',
+          {},
+          `more than ${this.#maxBuffered} records waited for the round watermark; releasing the oldest early`,
+        );
+      }
+      this.#emitUntil(Infinity, this.#maxBuffered >>> 1, false);
+      this.#flushOut();
+    }
+  }
+
+  #add(batch: RecordBatch, streaming: boolean): void {
+    const n = batch.length;
+    if (n === 0) return;
+    if (!this.#baseSet) {
+      this.#baseHi = batch.tscHi[0];
+      this.#baseLo = batch.tscLo[0];
+      this.#baseSet = true;
+    }
+    const pcpus = batch.pcpu;
+    const headers = batch.header;
+    const flags = batch.flags;
+    let i = 0;
+    while (i < n) {
+      if ((headers[i] & 0x0fffffff) === WRAP_HEADER_EVENT) {
+        i++;
+        continue;
+      }
+      // A run: consecutive rows of one window, so contiguous in batch.words (junk between windows is
+      // never copied) and, when streaming, so that xentrace's rounds are seen.
+      const pcpu = pcpus[i];
+      let end = i + 1;
+      let borrowed = (flags[i] & BORROWED) !== 0;
+      while (
+        end < n &&
+        pcpus[end] === pcpu &&
+        (headers[end] & 0x0fffffff) !== WRAP_HEADER_EVENT &&
+        (flags[end] & WINDOW_START) === 0
+      ) {
+        if ((flags[end] & BORROWED) !== 0) borrowed = true;
+        end++;
+      }
+      if (streaming) {
+        if ((flags[i] & WINDOW_START) !== 0) {
+          if (pcpu <= this.#lastWindowPcpu) this.#endRound();
+          this.#lastWindowPcpu = pcpu;
+        }
+        const firstKey = this.#keyOf(batch.tscHi[i], batch.tscLo[i]);
+        const lastKey = this.#keyOf(batch.tscHi[end - 1], batch.tscLo[end - 1]);
+        const runMax = lastKey > firstKey ? lastKey : firstKey;
+        if (runMax > this.#roundMax) this.#roundMax = runMax;
+        if (firstKey < this.#emittedKey) this.#reportLate(pcpu, batch.fileOffset[i], this.#emittedKey - firstKey);
+      }
+      this.queue(pcpu).appendRun(batch, i, end, borrowed);
+      this.#buffered += end - i;
+      i = end;
+    }
+    this.#admitReadyQueues();
+  }
+
+  /** TSC relative to the base, as a double: exact while the trace spans under 2^53 cycles (~40 days at 2.6 GHz). */
+  #keyOf(hi: number, lo: number): number {
+    return (hi - this.#baseHi) * TWO_32 + (lo - this.#baseLo);
+  }
+
+  #reportLate(pcpu: number, at: number, behind: number): void {
+    this.#diagnostics.report(
+      'late_record',
+      { pcpu, offset: at },
+      () =>
+        `pCPU ${pcpu}: record at ${formatOffset(at)} arrived ${behind} cycles behind records already emitted (raise skewSlackCycles)`,
+    );
+  }
+
+  /**
+   * Exact mode: emits while every pCPU that is not exhausted has a ready record. Returns the pCPU whose
+   * queue needs more input, or -1 when everything was emitted.
+   */
+  drainExact(): number {
+    for (;;) {
+      for (const q of this.#queues) {
+        if (!q.exhausted && !q.headReady) {
+          this.#flushOut();
+          return q.pcpu;
+        }
+      }
+      if (this.#heap.length === 0) {
+        this.#flushOut();
+        return -1;
+      }
+      this.#emitUntil(Infinity, 0, true);
+    }
+  }
+
+  /** Marks a pCPU as finished (exact mode); rows still waiting to borrow a TSC keep TSC 0. */
+  exhaust(pcpu: number): void {
+    const q = this.queue(pcpu);
+    q.exhausted = true;
+    q.settleBorrowed();
+    this.#admitReadyQueues();
+  }
+
+  /** Emits everything still buffered, in order (end of input). */
+  finish(): void {
+    for (const q of this.#queues) {
+      q.exhausted = true;
+      q.settleBorrowed();
+    }
+    this.#emitUntil(Infinity, 0, false);
+    this.#flushOut();
+  }
+
+  #endRound(): void {
+    this.#rounds++;
+    if (this.#rounds >= 2) this.#emitUntil(this.#previousRoundMax - this.#slack, 0, false);
+    this.#previousRoundMax = this.#roundMax;
+  }
+
+  #admitReadyQueues(): void {
+    for (const q of this.#queues) {
+      if (!this.#inHeap.has(q) && q.headReady) {
+        q.headKey = this.#keyOf(q.tscHi[q.head], q.tscLo[q.head]);
+        this.#heapPush(q);
+      }
+    }
+  }
+
+  /**
+   * Emits records in order while the smallest has a key ≤ `limit` and more than `keep` records are
+   * buffered. The rows of one queue that come before the next queue's head are found with one key
+   * comparison each and copied in bulk. With `stopOnStarve` it returns the queue that ran dry before its
+   * pCPU was exhausted.
+   */
+  #emitUntil(limit: number, keep: number, stopOnStarve: boolean): PcpuQueue | undefined {
+    // Queues refilled since the last call (even mid-batch) must compete too.
+    this.#admitReadyQueues();
+    const heap = this.#heap;
+    const out = this.#out;
+    const batchSize = this.#batchSize;
+    const baseHi = this.#baseHi;
+    const baseLo = this.#baseLo;
+    let budget = this.#buffered - keep;
+    let starved: PcpuQueue | undefined;
+    while (heap.length > 0 && budget > 0) {
+      const q = heap[0];
+      let other: PcpuQueue | undefined;
+      if (heap.length > 1) {
+        other = heap[1];
+        if (heap.length > 2 && this.#less(heap[2], other)) other = heap[2];
+      }
+      const otherKey = other === undefined ? Infinity : other.headKey;
+      const otherOffset = other === undefined ? Infinity : other.fileOffset[other.head];
+      const first = q.head;
+      let end = q.readyEnd;
+      if (end - first > budget) end = first + budget;
+      if (end - first > batchSize - out.length) end = first + batchSize - out.length;
+      const hiCol = q.tscHi;
+      const loCol = q.tscLo;
+      let h = first;
+      let key = q.headKey;
+      while (h < end) {
+        key = (hiCol[h] - baseHi) * TWO_32 + (loCol[h] - baseLo);
+        if (key > limit || key > otherKey || (key === otherKey && q.fileOffset[h] > otherOffset)) break;
+        h++;
+      }
+      if (h === first) break; // the smallest record is beyond the limit
+      this.#copyRows(q, first, h);
+      this.#emittedKey = (hiCol[h - 1] - baseHi) * TWO_32 + (loCol[h - 1] - baseLo);
+      budget -= h - first;
+      this.#buffered -= h - first;
+      q.head = h;
+      if (out.length === batchSize) this.#flushOut();
+      if (h === q.tail) {
+        q.clear();
+        this.#heapRemoveTop();
+        if (stopOnStarve && !q.exhausted) {
+          starved = q;
+          break;
+        }
+      } else if (h === q.readyEnd) {
+        this.#heapRemoveTop();
+        if (stopOnStarve) {
+          starved = q;
+          break;
+        }
+      } else {
+        q.headKey = h < end ? key : (hiCol[h] - baseHi) * TWO_32 + (loCol[h] - baseLo);
+        this.#siftDown(0);
+      }
+    }
+    return starved;
+  }
+
+  /**
+   * Appends rows `from`…`to` of a queue to the output batch. Runs are often a handful of rows (pCPUs
+   * interleave at µs scale), so rows are copied in a loop; `subarray` + `set` would allocate per run.
+   */
+  #copyRows(q: PcpuQueue, from: number, to: number): void {
+    const out = this.#out;
+    const outWords = out.words;
+    const qWords = q.words;
+    let n = out.length;
+    let w = this.#outWords;
+    const pcpu = q.pcpu;
+    for (let r = from; r < to; r++) {
+      const header = q.header[r];
+      out.pcpu[n] = pcpu;
+      out.header[n] = header;
+      out.tscLo[n] = q.tscLo[r];
+      out.tscHi[n] = q.tscHi[r];
+      out.flags[n] = q.flags[r];
+      out.fileOffset[n] = q.fileOffset[r];
+      out.payloadIndex[n] = w;
+      const count = (header >>> 28) & 7;
+      const p = q.payloadIndex[r];
+      for (let k = 0; k < count; k++) outWords[w + k] = qWords[p + k];
+      w += count;
+      n++;
+    }
+    this.#outWords = w;
+    out.length = n;
+  }
+
+  #flushOut(): void {
+    const out = this.#out;
+    if (out.length === 0) return;
+    this.#emitted += out.length;
+    this.#onBatch(out);
+    out.length = 0;
+    this.#outWords = 0;
+  }
+
+  // --- heap of queues keyed by their head row ---
+
+  #less(a: PcpuQueue, b: PcpuQueue): boolean {
+    const ak = a.headKey;
+    const bk = b.headKey;
+    if (ak !== bk) return ak < bk;
+    return a.fileOffset[a.head] < b.fileOffset[b.head];
+  }
+
+  #heapPush(q: PcpuQueue): void {
+    const heap = this.#heap;
+    this.#inHeap.add(q);
+    let i = heap.length;
+    heap.push(q);
+    while (i > 0) {
+      const parent = (i - 1) >>> 1;
+      if (!this.#less(heap[i], heap[parent])) break;
+      [heap[i], heap[parent]] = [heap[parent], heap[i]];
+      i = parent;
+    }
+  }
+
+  #heapRemoveTop(): void {
+    const heap = this.#heap;
+    this.#inHeap.delete(heap[0]);
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      heap[0] = last;
+      this.#siftDown(0);
+    }
+  }
+
+  #siftDown(i: number): void {
+    const heap = this.#heap;
+    const n = heap.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) return;
+      const r = l + 1;
+      const c = r < n && this.#less(heap[r], heap[l]) ? r : l;
+      if (!this.#less(heap[c], heap[i])) return;
+      [heap[i], heap[c]] = [heap[c], heap[i]];
+      i = c;
+    }
+  }
+}

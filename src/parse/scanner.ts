@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: MIT
+/**
+ * RecordScanner: the synchronous, push-based heart of the decoder. Bytes of any size and alignment go in;
+ * columnar batches of records in file order come out. No object is allocated per record.
+ * @module
+ */
+import { CPU_CHANGE_HEADER, RECORD_FLAGS, TRC_LOST_RECORDS, createRecordBatch } from '../core/batch.js';
+import type { RecordBatch } from '../core/batch.js';
+import { formatOffset } from '../core/diagnostics.js';
+import type { Diagnostics } from '../core/diagnostics.js';
+import { XenspanError } from '../core/errors.js';
+import { describeMagic } from './sniff.js';
+
+/** Highest pCPU number accepted in a CPU_CHANGE header; larger ones are taken as corruption. */
+export const MAX_PCPU = 0xffff;
+/**
+ * Largest plausible window. Xen's per-pCPU buffer is at most 65535 pages and a window holds less than
+ * twice the data area, so anything above 512 MiB is corruption.
+ */
+export const MAX_WINDOW_BYTES = 512 * 1024 * 1024;
+
+/** Options of {@link RecordScanner}. */
+export interface RecordScannerOptions {
+  /** Receives each batch of decoded records, in file order. BORROWED: valid only during the call. */
+  readonly onBatch: (batch: RecordBatch) => void;
+  readonly diagnostics: Diagnostics;
+  /** Size of the working buffer; a batch never holds more than a quarter of it in records. Default 256 KiB. */
+  readonly bufferBytes?: number;
+}
+
+const WINDOW_START = RECORD_FLAGS.windowStart;
+const INHERITED = RECORD_FLAGS.inheritedTsc;
+const BORROWED = RECORD_FLAGS.borrowedTsc | RECORD_FLAGS.inheritedTsc;
+const BACKWARDS = RECORD_FLAGS.tscBackwards;
+
+/**
+ * Splits a xentrace byte stream into windows and records.
+ *
+ * It copies each pushed chunk into one aligned working buffer (memcpy is far cheaper than decoding) and
+ * decodes whole words from it, so chunk boundaries may fall anywhere, even inside a word. Each batch
+ * handed to `onBatch` reuses the same columns, and its `words` is the working buffer itself.
+ *
+ * Records without a TSC take their pCPU's last TSC (flag `inheritedTsc`); before any TSC on that pCPU
+ * they get TSC 0 and flag `borrowedTsc`, and the merger back-fills them. Wrap-padding records are
+ * passed on (their bytes count in the volume statistics); the merger drops them.
+ */
+export class RecordScanner {
+  readonly #onBatch: (batch: RecordBatch) => void;
+  readonly #diagnostics: Diagnostics;
+  readonly #bytes: Uint8Array;
+  readonly #words: Uint32Array;
+  readonly #batch: RecordBatch;
+  /** Bytes held in the working buffer (carry from the last push plus new bytes). */
+  #fill = 0;
+  /** Input offset of the working buffer's first byte. */
+  #base = 0;
+  /** Bytes of the current window not yet decoded; 0 = a CPU_CHANGE header comes next. */
+  #windowLeft = 0;
+  #windowPcpu = 0;
+  #windowOffset = 0;
+  #windowBytes = 0;
+  #windowFirst = false;
+  /** Whether a valid window was ever seen (the first bytes decide "is this xentrace at all"). */
+  #started = false;
+  /** Offset where skipping non-window bytes began, or -1. */
+  #skipFrom = -1;
+  /** Bytes of a corrupt window still to be thrown away. */
+  #discardLeft = 0;
+  #ended = false;
+  // Per-pCPU TSC state, indexed by pCPU number (dense enough in practice; MAX_PCPU bounds it).
+  #lastTscLo: number[] = [];
+  #lastTscHi: number[] = [];
+  #seenTsc: boolean[] = [];
+  #recordCount = 0;
+
+  constructor(options: RecordScannerOptions) {
+    this.#onBatch = options.onBatch;
+    this.#diagnostics = options.diagnostics;
+    const size = Math.max(4096, (options.bufferBytes ?? 1 << 18) & ~3);
+    this.#bytes = new Uint8Array(size);
+    this.#words = new Uint32Array(this.#bytes.buffer, 0, size >>> 2);
+    this.#batch = createRecordBatch(size >>> 2, 0);
+    this.#batch.words = this.#words;
+  }
+
+  /** Records decoded so far (wrap padding included). */
+  get recordCount(): number {
+    return this.#recordCount;
+  }
+
+  /** Input bytes consumed so far. */
+  get offset(): number {
+    return this.#base + this.#fill;
+  }
+
+  /**
+   * Feeds bytes. `at` is the input offset of `chunk` when it does not simply continue the previous one
+   * (a seekable reader jumping to the next window of one pCPU); the scanner must then be between windows.
+   */
+  push(chunk: Uint8Array, at?: number): void {
+    if (this.#ended) throw new XenspanError('misuse', 'RecordScanner.push called after end()');
+    if (at !== undefined && at !== this.#base + this.#fill) {
+      if (this.#fill !== 0 || this.#windowLeft !== 0) {
+        throw new XenspanError('misuse', `RecordScanner.push jumped to ${at} in the middle of a window`, { offset: at });
+      }
+      this.#base = at;
+    }
+    const capacity = this.#bytes.length;
+    let from = 0;
+    while (from < chunk.length) {
+      const n = Math.min(capacity - this.#fill, chunk.length - from);
+      this.#bytes.set(chunk.subarray(from, from + n), this.#fill);
+      this.#fill += n;
+      from += n;
+      this.#decode();
+    }
+  }
+
+  /** Signals the end of input: reports a cut final window or record. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (!this.#started && this.#fill > 0) this.#notXentrace();
+    if (this.#skipFrom >= 0) this.#reportSkip(this.#base + this.#fill);
+    if (this.#windowLeft > 0 || this.#fill > 0) {
+      const missing = this.#windowLeft > 0 ? this.#windowLeft - this.#fill : 12 - this.#fill;
+      const pcpu = this.#windowPcpu;
+      const where = this.#windowLeft > 0 ? this.#windowOffset : this.#base;
+      this.#diagnostics.report(
+        'truncated_window',
+        this.#windowLeft > 0 ? { pcpu, offset: where } : { offset: where },
+        () =>
+          this.#windowLeft > 0
+            ? `input ends ${missing} bytes short of the end of pCPU ${pcpu}'s ${this.#windowBytes}-byte window at ${formatOffset(where)}`
+            : `input ends inside a CPU_CHANGE header at ${formatOffset(where)}`,
+      );
+    }
+    this.#fill = 0;
+    this.#windowLeft = 0;
+  }
+
+  #decode(): void {
+    const words = this.#words;
+    const batch = this.#batch;
+    // Columns in locals: the record loop touches typed arrays only.
+    const pcpuColumn = batch.pcpu;
+    const headerColumn = batch.header;
+    const tscLoColumn = batch.tscLo;
+    const tscHiColumn = batch.tscHi;
+    const flagsColumn = batch.flags;
+    const payloadColumn = batch.payloadIndex;
+    const offsetColumn = batch.fileOffset;
+    const nWords = this.#fill >>> 2;
+    const base = this.#base;
+    let w = 0;
+    let n = 0;
+    for (;;) {
+      if (this.#discardLeft > 0) {
+        const k = Math.min(this.#discardLeft >>> 2, nWords - w);
+        w += k;
+        this.#discardLeft -= k * 4;
+        if (this.#discardLeft > 0) break;
+        continue;
+      }
+      if (this.#windowLeft === 0) {
+        // A CPU_CHANGE header is due: [0x2001f003, pcpu, window bytes].
+        if (w + 3 > nWords) break;
+        if (words[w] !== CPU_CHANGE_HEADER || !this.#plausibleWindow(words[w + 1], words[w + 2], base + w * 4)) {
+          if (!this.#started) this.#notXentrace();
+          if (this.#skipFrom < 0) this.#skipFrom = base + w * 4;
+          w++;
+          continue;
+        }
+        if (this.#skipFrom >= 0) this.#reportSkip(base + w * 4);
+        this.#started = true;
+        this.#windowPcpu = words[w + 1];
+        this.#windowBytes = words[w + 2];
+        this.#windowOffset = base + w * 4;
+        this.#windowLeft = words[w + 2];
+        this.#windowFirst = true;
+        w += 3;
+        continue;
+      }
+      // Inside a window: decode whole records up to the window end or the end of the data.
+      const pcpu = this.#windowPcpu;
+      const windowEnd = w + (this.#windowLeft >>> 2);
+      const limit = windowEnd < nWords ? windowEnd : nWords;
+      let lastLo = this.#lastTscLo[pcpu] ?? 0;
+      let lastHi = this.#lastTscHi[pcpu] ?? 0;
+      let seen = this.#seenTsc[pcpu] ?? false;
+      let first = this.#windowFirst;
+      let crossed = false;
+      while (w < limit) {
+        const header = words[w];
+        const tscWords = (header >>> 31) * 2;
+        const size = 1 + tscWords + ((header >>> 28) & 7);
+        if (w + size > windowEnd) {
+          crossed = true;
+          break;
+        }
+        if (w + size > nWords) break;
+        let flags = first ? WINDOW_START : 0;
+        first = false;
+        if (tscWords !== 0) {
+          const lo = words[w + 1];
+          const hi = words[w + 2];
+          if (seen && (hi < lastHi || (hi === lastHi && lo < lastLo))) {
+            flags |= BACKWARDS;
+            this.#reportBackwards(pcpu, base + w * 4, lastHi, lastLo, hi, lo);
+          }
+          lastLo = lo;
+          lastHi = hi;
+          seen = true;
+        } else if (seen) {
+          flags |= INHERITED;
+        } else {
+          flags |= BORROWED;
+          this.#reportBorrowed(pcpu, base + w * 4);
+        }
+        if ((header & 0x0fffffff) === TRC_LOST_RECORDS) this.#reportLost(words, w, size, pcpu, base + w * 4);
+        pcpuColumn[n] = pcpu;
+        headerColumn[n] = header;
+        tscLoColumn[n] = lastLo;
+        tscHiColumn[n] = lastHi;
+        flagsColumn[n] = flags;
+        payloadColumn[n] = w + 1 + tscWords;
+        offsetColumn[n] = base + w * 4;
+        n++;
+        w += size;
+      }
+      this.#lastTscLo[pcpu] = lastLo;
+      this.#lastTscHi[pcpu] = lastHi;
+      this.#seenTsc[pcpu] = seen;
+      this.#windowFirst = first;
+      if (crossed) {
+        const at = base + w * 4;
+        this.#diagnostics.report(
+          'record_crosses_window',
+          { pcpu, offset: at },
+          () =>
+            `record at ${formatOffset(at)} (header 0x${words[w].toString(16).padStart(8, '0')}) runs past the end of pCPU ${pcpu}'s window; skipped ${(windowEnd - w) * 4} bytes`,
+        );
+        this.#discardLeft = (windowEnd - w) * 4;
+        this.#windowLeft = 0;
+        continue;
+      }
+      this.#windowLeft = (windowEnd - w) * 4;
+      if (w < windowEnd) break; // the next record is not complete yet
+    }
+    if (n > 0) {
+      this.#recordCount += n;
+      batch.length = n;
+      this.#onBatch(batch);
+      batch.length = 0;
+    }
+    // Keep the unconsumed tail (at most one record or header, plus a partial word) for the next push.
+    const consumed = w * 4;
+    if (consumed > 0) {
+      this.#bytes.copyWithin(0, consumed, this.#fill);
+      this.#fill -= consumed;
+      this.#base += consumed;
+    }
+  }
+
+  #plausibleWindow(pcpu: number, bytes: number, at: number): boolean {
+    if (pcpu <= MAX_PCPU && bytes <= MAX_WINDOW_BYTES && (bytes & 3) === 0) return true;
+    if (this.#started) {
+      this.#diagnostics.report(
+        'implausible_window',
+        { offset: at },
+        () => `CPU_CHANGE header at ${formatOffset(at)} names pCPU ${pcpu} and a window of ${bytes} bytes`,
+      );
+    }
+    return false;
+  }
+
+  #reportSkip(to: number): void {
+    const from = this.#skipFrom;
+    this.#skipFrom = -1;
+    this.#diagnostics.report(
+      'not_a_window',
+      { offset: from },
+      () => `expected a CPU_CHANGE window header at ${formatOffset(from)}; skipped ${to - from} bytes to the next one`,
+    );
+  }
+
+  #reportLost(words: Uint32Array, w: number, size: number, pcpu: number, at: number): void {
+    const payload = w + 1 + (words[w] >>> 31) * 2;
+    const count = size > payload - w ? words[payload] : 0;
+    this.#diagnostics.report('lost_records', { pcpu, offset: at }, () => {
+      const who = size > payload - w + 1 ? ` while d${words[payload + 1] & 0xffff}v${words[payload + 1] >>> 16} ran` : '';
+      const first =
+        size >= payload - w + 4 ? ` from TSC ${(BigInt(words[payload + 3]) << 32n) | BigInt(words[payload + 2])}` : '';
+      return `pCPU ${pcpu}: Xen lost ${count} records${who}${first} (marker at ${formatOffset(at)})`;
+    });
+  }
+
+  #reportBorrowed(pcpu: number, at: number): void {
+    this.#diagnostics.report(
+      'missing_tsc_at_start',
+      { pcpu, offset: at },
+      () => `pCPU ${pcpu}: record at ${formatOffset(at)} has no TSC and none came before it on this pCPU`,
+    );
+  }
+
+  #reportBackwards(pcpu: number, at: number, lastHi: number, lastLo: number, hi: number, lo: number): void {
+    this.#diagnostics.report('tsc_backwards', { pcpu, offset: at }, () => {
+      const last = (BigInt(lastHi) << 32n) | BigInt(lastLo);
+      const now = (BigInt(hi) << 32n) | BigInt(lo);
+      return `pCPU ${pcpu}: TSC ${now} at ${formatOffset(at)} is ${last - now} cycles before the previous record's ${last}`;
+    });
+  }
+
+  #notXentrace(): never {
+    const head = this.#bytes.subarray(0, Math.min(this.#fill, 16));
+    throw new XenspanError(
+      'not_xentrace',
+      `not a xentrace file: ${describeMagic(head)} at offset ${this.#base} (a trace starts with the CPU_CHANGE header 03 f0 01 20)`,
+      { offset: this.#base },
+    );
+  }
+}

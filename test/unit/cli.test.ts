@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: MIT
+// The xenspan command: outputs, exit status, one-line errors; and the built binary on a pipe.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { EV, TraceBuilder } from '../support/trace-builder.js';
+
+const demoPath = fileURLToPath(new URL('../../demo/domain-create-small.xentrace', import.meta.url));
+const bin = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
+
+async function run(argv: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const status = await main(argv, {
+    stdout: { write: (text: string) => ((stdout += text), true), once: () => undefined },
+    stderr: { write: (text: string) => (stderr += text) },
+  });
+  return { status, stdout, stderr };
+}
+
+describe('xenspan stats', () => {
+  it('prints the JSON document of the issue, TSCs as decimal strings', async () => {
+    const { status, stdout, stderr } = await run(['stats', '--json', demoPath]);
+    expect(status).toBe(0);
+    expect(stderr).toBe('');
+    const doc = JSON.parse(stdout);
+    expect(doc.records).toBe(63922);
+    expect(doc.pcpus).toEqual([
+      { pcpu: 0, records: 31716, bytes: { sched: 122172, dom0op: 32, pv: 511652 }, firstTsc: '156965733630', lastTsc: '170968041198' },
+      { pcpu: 1, records: 32206, bytes: { sched: 156008, pv: 486952 }, firstTsc: '156965987756', lastTsc: '170984204722' },
+    ]);
+    expect(doc.lost).toEqual({ markers: 0, recordsLost: 0 });
+    expect(doc.diagnostics).toEqual({});
+  });
+
+  it('prints a readable table', async () => {
+    const { status, stdout } = await run(['stats', demoPath]);
+    expect(status).toBe(0);
+    expect(stdout).toContain('63922 records on 2 pCPUs');
+    expect(stdout).toMatch(/pcpu\s+records\s+sched\s+dom0op\s+pv\s+first_tsc\s+last_tsc/);
+    expect(stdout).toMatch(/\n\s+0\s+31716\s+122172\s+32\s+511652\s+156965733630\s+170968041198\n/);
+    expect(stdout).toContain('diagnostics: none');
+  });
+});
+
+describe('xenspan dump', () => {
+  it('prints one decoded line per record in time order', async () => {
+    const { status, stdout, stderr } = await run(['dump', '--cpu-hz', '2596.122M', '--cpu-vendor', 'amd', demoPath]);
+    expect(status).toBe(0);
+    expect(stderr).toBe('');
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(63922);
+    const ns = lines.map((line) => Number(line.slice(0, 13)));
+    for (let i = 1; i < ns.length; i++) expect(ns[i]).toBeGreaterThanOrEqual(ns[i - 1]);
+    expect(lines[0]).toMatch(/^\s+0\s+\d+ {1,2}p\d/);
+    // The guest's creation is there: a domctl hypercall, then DOM0_DOM_ADD naming domain 2.
+    const add = lines.findIndex((line) => / d2 /.test(line) && /dom_add|domain_create|dom0/.test(line));
+    expect(add).toBeGreaterThan(0);
+    expect(lines.slice(Math.max(0, add - 40), add).some((line) => /domctl/.test(line))).toBe(true);
+  });
+
+  it('filters by event class, domain and time, and stops at --limit', async () => {
+    const sched = await run(['dump', '-e', 'sched', '--limit', '50', demoPath]);
+    expect(sched.stdout.trimEnd().split('\n')).toHaveLength(50);
+    expect(sched.stderr).toMatch(/no --cpu-hz: TSC frequency estimated from \d+ scheduler samples as 2596\.1\d\dM/);
+    expect(Number(sched.stdout.split('\n')[1].slice(0, 13))).toBeGreaterThan(0);
+    const d2 = await run(['dump', '--domain', '2', demoPath]);
+    const lines = d2.stdout.trimEnd().split('\n');
+    expect(lines.length).toBeGreaterThan(10);
+    for (const line of lines) expect(line).toMatch(/ \[?d2(v\d+)?\]? /);
+    const window = await run(['dump', '--cpu-hz', '2596.122M', '--from', '1s', '--to', '1.001s', demoPath]);
+    for (const line of window.stdout.trimEnd().split('\n')) {
+      const ns = Number(line.slice(0, 13));
+      expect(ns).toBeGreaterThanOrEqual(1e9);
+      expect(ns).toBeLessThanOrEqual(1.001e9);
+    }
+  });
+
+  it('prints raw words with --raw', async () => {
+    const { stdout } = await run(['dump', '--raw', '--limit', '3', demoPath]);
+    expect(stdout.split('\n')[0]).toMatch(/event=0x[0-9a-f]{8} words=\[(0x[0-9a-f]{8} ?)*\]$/);
+  });
+});
+
+describe('exit status and errors', () => {
+  it('2 with one line for usage errors', async () => {
+    for (const argv of [['frobnicate'], ['stats'], ['dump', '--cpu-hz', 'fast', demoPath], ['stats', '--bogus', demoPath], ['dump', '--from', 'yesterday', demoPath], ['dump', '--xen-version', '3.2', demoPath]]) {
+      const { status, stderr } = await run(argv);
+      expect(status).toBe(2);
+      expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(stderr).toMatch(/^xenspan: /);
+    }
+  });
+
+  it('1 with one line for an input that is not a trace, or is missing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xenspan-cli-'));
+    const text = join(dir, 'notes.txt');
+    writeFileSync(text, 'these are not the records you are looking for\n');
+    const bad = await run(['stats', text]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toBe('xenspan: not a xentrace file: text ("these are no…") at offset 0 (a trace starts with the CPU_CHANGE header 03 f0 01 20)\n');
+    const missing = await run(['stats', join(dir, 'absent.xentrace')]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/^xenspan: cannot open .*absent\.xentrace/);
+  });
+
+  it('0 with diagnostics on stderr for a damaged trace; 1 under --strict', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xenspan-cli-'));
+    const cut = join(dir, 'cut.xentrace');
+    const bytes = new TraceBuilder().window(0, [{ event: EV.runstate(1, 0), tsc: 5n, words: [0] }], 400).bytes();
+    writeFileSync(cut, bytes);
+    const lenient = await run(['dump', cut]);
+    expect(lenient.status).toBe(0);
+    expect(lenient.stdout.trimEnd().split('\n')).toHaveLength(1);
+    expect(lenient.stderr).toContain('truncated_window=1');
+    expect(lenient.stderr).toContain('data_loss: truncated_window: input ends 384 bytes short');
+    const strict = await run(['dump', '--strict', cut]);
+    expect(strict.status).toBe(1);
+    expect(strict.stderr).toMatch(/^xenspan: strict: truncated_window: /);
+  });
+});
+
+describe.skipIf(!existsSync(bin))('the built binary', () => {
+  it('reads a pipe (stream merge) and gives the same stats as the file; exits 0 when the reader goes away', () => {
+    const demo = readFileSync(demoPath);
+    const piped = spawnSync(process.execPath, [bin, 'stats', '--json', '-'], { input: demo, encoding: 'utf8' });
+    expect(piped.status).toBe(0);
+    const file = spawnSync(process.execPath, [bin, 'stats', '--json', demoPath], { encoding: 'utf8' });
+    expect(JSON.parse(piped.stdout)).toEqual(JSON.parse(file.stdout));
+    const head = spawnSync('sh', ['-c', `"${process.execPath}" "${bin}" dump "${demoPath}" | head -n 3`], { encoding: 'utf8' });
+    expect(head.stdout.trimEnd().split('\n')).toHaveLength(3);
+    expect(head.stderr).not.toMatch(/Error|EPIPE/);
+    const version = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8' });
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});
