@@ -81,9 +81,11 @@ export async function decodeTrace(
     options.filter !== undefined && filtersAnything(options.filter)
       ? new RecordFilter(options.filter, setup.catalogue)
       : undefined;
+  const unknown = new UnknownEventReporter(setup);
   const report = await forEachRecordBatch(
     input,
     (batch) => {
+      unknown.check(batch);
       if (run.originTsc === undefined) {
         // Rows that never found a TSC (borrowed, settled to 0) do not define time zero.
         for (let i = 0; i < batch.length; i++) {
@@ -106,4 +108,38 @@ export async function decodeTrace(
     },
   );
   return { report, setup };
+}
+
+/**
+ * Reports records whose event id the catalogue does not know (`unknown_event`, or `guest_record` for
+ * TRC_GUEST ids). Consecutive records mostly share an id, so one catalogue lookup serves a run of them.
+ */
+class UnknownEventReporter {
+  readonly #setup: TraceSetup;
+  #lastEvent = -1;
+  #lastKnown = true;
+
+  constructor(setup: TraceSetup) {
+    this.#setup = setup;
+  }
+
+  check(batch: RecordBatch): void {
+    const { catalogue, diagnostics } = this.#setup;
+    for (let i = 0; i < batch.length; i++) {
+      const event = batch.header[i] & 0x0fffffff;
+      if (event !== this.#lastEvent) {
+        this.#lastEvent = event;
+        this.#lastKnown = catalogue.lookup(event) !== undefined;
+      }
+      if (this.#lastKnown) continue;
+      const pcpu = batch.pcpu[i];
+      const offset = batch.fileOffset[i];
+      const guest = ((event >>> 16) & 0xfff) === 0x800;
+      diagnostics.report(guest ? 'guest_record' : 'unknown_event', { pcpu, offset }, () =>
+        guest
+          ? `pCPU ${pcpu}: TRC_GUEST record 0x${event.toString(16).padStart(8, '0')} at offset ${offset}, decoded as raw words`
+          : `pCPU ${pcpu}: event 0x${event.toString(16).padStart(8, '0')} at offset ${offset} is not in the Xen ${catalogue.xenVersion} catalogue, decoded as raw words`,
+      );
+    }
+  }
 }

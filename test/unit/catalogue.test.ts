@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The event catalogue: names, payload layouts per Xen version and CPU vendor, subjects, plugins, robustness.
 import { existsSync, readFileSync } from 'node:fs';
+import { seededRandom } from '../support/decode.js';
 import { describe, expect, it } from 'vitest';
 import {
   XEN_VERSIONS,
@@ -23,18 +24,6 @@ function fieldsOf(catalogue: EventCatalogue, event: number, words: readonly numb
 function subjectOf(catalogue: EventCatalogue, event: number, words: readonly number[]): [number, number] | false {
   const out = new Int32Array(2);
   return catalogue.subject(event, Uint32Array.from(words), 0, words.length, out) ? [out[0], out[1]] : false;
-}
-
-/** A small deterministic PRNG, so a failing fuzz case can be replayed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
 }
 
 describe('runstate changes', () => {
@@ -450,7 +439,8 @@ describe('tables', () => {
   });
 
   it('never throws on short, long, random or out-of-range payloads', () => {
-    const next = prng(0x5eed);
+    const random = seededRandom(0x5eed);
+    const next = (): number => Math.floor(random() * 4294967296);
     const backing = new Uint32Array(16);
     const subject = new Int32Array(2);
     // Plain checks collected into one list: an expect() per case would dominate the run time.

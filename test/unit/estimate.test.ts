@@ -2,6 +2,7 @@
 // The TSC frequency fitted from scheduler records: hand-built batches with a known rate, and the real
 // traces against `cpu_mhz` and against a fit of the (rdtsc, CLOCK_MONOTONIC) samples taken during capture.
 import { existsSync, readFileSync } from 'node:fs';
+import { seededRandom } from '../support/decode.js';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createRecordBatch } from '../../src/core/batch.js';
@@ -28,18 +29,6 @@ interface Row {
   readonly words: readonly number[];
 }
 
-/** Deterministic PRNG (mulberry32), so that every run builds the same records. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface SchedulerSim {
   readonly hz: number;
   readonly pcpus: number;
@@ -64,7 +53,7 @@ interface SchedulerSim {
  * per-pCPU offset beyond 2^53 (absolute TSCs are large) plus the NOW()→record delay.
  */
 function simulate(sim: SchedulerSim): Row[][] {
-  const random = prng(sim.seed ?? 1);
+  const random = seededRandom(sim.seed ?? 1);
   const perPcpu: Row[][] = [];
   for (let p = 0; p < sim.pcpus; p++) {
     const rows: Row[] = [];

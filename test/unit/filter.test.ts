@@ -85,3 +85,24 @@ describe('decodeTrace filters', () => {
     expect(catalogue.subject(EV.hypercall, new Uint32Array([36]), 0, 1, out)).toBe(false);
   });
 });
+
+describe('unknown events', () => {
+  it('decode as raw words with a diagnostic, never an error', async () => {
+    const bytes = new TraceBuilder()
+      .window(0, [
+        { event: EV.runstate(1, 0), tsc: 1n, words: [0] },
+        { event: EV.guest, words: [1, 2] },
+        { event: 0x0002f0ff, tsc: 2n, words: [3] },
+        { event: 0x0002f0ff, tsc: 3n, words: [3] },
+      ])
+      .bytes();
+    let rows = 0;
+    const { setup } = await decodeTrace(bytes, (batch) => (rows += batch.length));
+    expect(rows).toBe(4);
+    expect(setup.diagnostics.counts).toEqual({ guest_record: 1, unknown_event: 2 });
+    expect(setup.catalogue.nameOf(EV.guest)).toBe('unknown_guest_0x0800f001');
+    expect(setup.diagnostics.samples.map((s) => s.message)).toContain(
+      'pCPU 0: event 0x0002f0ff at offset 40 is not in the Xen 4.17 catalogue, decoded as raw words',
+    );
+  });
+});

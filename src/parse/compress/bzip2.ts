@@ -153,8 +153,10 @@ export class Bzip2Decompressor {
   private readonly starts = new Int32Array(256);
   /** BWT vector: low 8 bits the byte, high 24 bits the link to the next position. */
   private tt = new Uint32Array(0);
-  /** The block after the inverse BWT, before the final run-length decoding. */
+  /** The block after the inverse BWT, before the final run-length decoding, in stretches (see walk). */
   private text = new Uint8Array(0);
+  private text2 = new Uint8Array(0);
+  private readonly segs = new Int32Array(12);
 
   private out: Uint8Array | undefined;
   private op = 0;
@@ -273,6 +275,7 @@ export class Bzip2Decompressor {
           if (this.tt.length < this.blockMax) {
             this.tt = new Uint32Array(this.blockMax);
             this.text = new Uint8Array(this.blockMax);
+            this.text2 = new Uint8Array(this.blockMax);
           }
           this.streamCrc = 0;
           this.bitPos += 32;
@@ -682,6 +685,150 @@ export class Bzip2Decompressor {
     return true;
   }
 
+  /**
+   * Inverse BWT: follows the links from row to row, writing the text (before the final run-length decoding) to
+   * `text`/`text2` as up to four segments, listed in text order in `segs` (buffer 0/1, start, end); returns how
+   * many. Each step is a cache miss that depends on the one before, the main cost of bzip2 decoding; four walks
+   * at once overlap their misses. Walk 0 starts at text position 0, walks 1–3 at arbitrary rows (so at unknown
+   * positions); every start row is marked (bit 31) and a walk stops on reaching a marked row, so the walks cover
+   * disjoint stretches that chain into the text. Walks 1 and 3 write backwards from the end of their buffer, so
+   * two walks share one buffer without knowing their lengths in advance.
+   */
+  private walk(nblock: number): number {
+    const tt = this.tt;
+    const text = this.text;
+    const text2 = this.text2;
+    const origPtr = this.origPtr;
+    const MARK = 0x80000000;
+    const last = nblock - 1;
+    const s0 = tt[origPtr] >>> 8;
+    const s1 = nblock >>> 2;
+    const s2 = nblock >>> 1;
+    const s3 = (nblock * 3) >>> 2;
+    tt[s0] |= MARK;
+    // A start row that coincides with an earlier one is already marked: that walk is skipped.
+    let on1 = tt[s1] < MARK;
+    if (on1) tt[s1] |= MARK;
+    let on2 = tt[s2] < MARK;
+    if (on2) tt[s2] |= MARK;
+    let on3 = tt[s3] < MARK;
+    if (on3) tt[s3] |= MARK;
+    const start1 = on1;
+    const start2 = on2;
+    const start3 = on3;
+    let on0 = true;
+    let c0 = 0;
+    let c1 = 0;
+    let c2 = 0;
+    let c3 = 0;
+    // Each walk first emits its own (marked) start row.
+    let t = tt[s0];
+    text[c0++] = t;
+    let p0 = (t >>> 8) & 0xfffff;
+    let p1 = s1;
+    let p2 = s2;
+    let p3 = s3;
+    if (on1) {
+      t = tt[p1];
+      text[last - c1++] = t;
+      p1 = (t >>> 8) & 0xfffff;
+    }
+    if (on2) {
+      t = tt[p2];
+      text2[c2++] = t;
+      p2 = (t >>> 8) & 0xfffff;
+    }
+    if (on3) {
+      t = tt[p3];
+      text2[last - c3++] = t;
+      p3 = (t >>> 8) & 0xfffff;
+    }
+    // Walks visit disjoint rows, so together they take at most nblock steps, even on damaged links.
+    while (on0 || on1 || on2 || on3) {
+      if (on0) {
+        const v = tt[p0];
+        if (v >= MARK) on0 = false;
+        else {
+          text[c0++] = v;
+          p0 = v >>> 8;
+        }
+      }
+      if (on1) {
+        const v = tt[p1];
+        if (v >= MARK) on1 = false;
+        else {
+          text[last - c1++] = v;
+          p1 = v >>> 8;
+        }
+      }
+      if (on2) {
+        const v = tt[p2];
+        if (v >= MARK) on2 = false;
+        else {
+          text2[c2++] = v;
+          p2 = v >>> 8;
+        }
+      }
+      if (on3) {
+        const v = tt[p3];
+        if (v >= MARK) on3 = false;
+        else {
+          text2[last - c3++] = v;
+          p3 = v >>> 8;
+        }
+      }
+    }
+    tt[s0] &= ~MARK;
+    tt[s1] &= ~MARK;
+    tt[s2] &= ~MARK;
+    tt[s3] &= ~MARK;
+
+    // Chain the stretches: walk 0 comes first; each walk is followed by the one whose start row it reached.
+    const segs = this.segs;
+    let count = 0;
+    let total = 0;
+    let end = p0;
+    segs[0] = 0;
+    segs[1] = 0;
+    segs[2] = c0;
+    total = c0;
+    count = 1;
+    for (let guard = 0; guard < 3 && end !== s0; guard++) {
+      if (start1 && end === s1) {
+        text.subarray(nblock - c1, nblock).reverse();
+        segs.set([0, nblock - c1, nblock], 3 * count);
+        total += c1;
+        end = p1;
+      } else if (start2 && end === s2) {
+        segs.set([1, 0, c2], 3 * count);
+        total += c2;
+        end = p2;
+      } else if (start3 && end === s3) {
+        text2.subarray(nblock - c3, nblock).reverse();
+        segs.set([1, nblock - c3, nblock], 3 * count);
+        total += c3;
+        end = p3;
+      } else {
+        break;
+      }
+      count++;
+    }
+    if (end === s0 && total === nblock) return count;
+
+    // A periodic block ("abab…") has a shorter cycle that the text goes round several times, and some start rows
+    // may lie off it; so may damaged data, which the CRC then rejects. The plain single walk is right for both.
+    let pos = s0;
+    for (let k = 0; k < nblock; k++) {
+      const v = tt[pos];
+      text[k] = v;
+      pos = v >>> 8;
+    }
+    segs[0] = 0;
+    segs[1] = 0;
+    segs[2] = nblock;
+    return 1;
+  }
+
   /** Inverse BWT, final run-length decoding, CRC check; output goes to ondata in chunks. */
   private finishBlock(): void {
     const nblock = this.nblock;
@@ -707,88 +854,49 @@ export class Bzip2Decompressor {
       tt[starts[b]++] |= i << 8;
     }
 
-    // Walking the links is a chain of cache misses, the main cost of bzip2 decoding. Two walks at once overlap
-    // their misses: one from the start of the text up to an arbitrary row, one from that row to the end (written
-    // backwards from the end of `text`, then reversed). Usually the links form one cycle and the two walks meet.
-    const text = this.text;
-    const origPtr = this.origPtr;
-    const split = nblock >>> 1;
-    let pa = tt[origPtr] >>> 8;
-    let pb = split;
-    let a = 0;
-    let b = 0;
-    let aOn = pa !== split;
-    let bOn = true;
-    const lastIndex = nblock - 1;
-    for (let k = nblock >>> 1; k > 0 && aOn && bOn; k--) {
-      const ta = tt[pa];
-      const tb = tt[pb];
-      text[a++] = ta;
-      text[lastIndex - b++] = tb;
-      bOn = pb !== origPtr;
-      pa = ta >>> 8;
-      pb = tb >>> 8;
-      aOn = pa !== split;
-    }
-    for (; aOn && a + b < nblock; a++) {
-      const ta = tt[pa];
-      text[a] = ta;
-      pa = ta >>> 8;
-      aOn = pa !== split;
-    }
-    for (; bOn && a + b < nblock; b++) {
-      const tb = tt[pb];
-      text[lastIndex - b] = tb;
-      bOn = pb !== origPtr;
-      pb = tb >>> 8;
-    }
-    if (aOn || bOn || a + b !== nblock) {
-      // A periodic block ("abab…") has a shorter cycle that the text goes round several times, and the split row
-      // may lie off it; so may damaged data, which the CRC then rejects. The plain single walk is right for both.
-      let pos = tt[origPtr] >>> 8;
-      for (let k = 0; k < nblock; k++) {
-        const t = tt[pos];
-        text[k] = t;
-        pos = t >>> 8;
-      }
-    } else {
-      text.subarray(a, nblock).reverse();
-    }
+    const segments = this.walk(nblock);
+    const segs = this.segs;
 
+    // Final run-length decoding into `out`; the CRC is taken over `out` afterwards, eight bytes at a time.
     let out = this.out ?? new Uint8Array(OUT_CHUNK);
     let op = this.op;
+    let room = out.length - 256;
     let from = op;
     let crc = -1;
     let last = -1;
     let same = 0;
-    for (let k = 0; k < nblock; k++) {
-      // One byte here is at most 255 bytes out: make room first so the paths below need no checks.
-      if (op > out.length - 256) {
-        crc = crcUpdate(crc, out, from, op);
-        this.out = out;
-        this.op = op;
-        this.flushOut();
-        out = this.out!;
-        op = 0;
-        from = 0;
-      }
-      const b = text[k];
-      if (same === 4) {
-        // After four equal bytes, this byte is how many more copies follow.
-        same = 0;
-        if (b < 16) for (let r = 0; r < b; r++) out[op++] = last;
-        else {
-          out.fill(last, op, op + b);
-          op += b;
+    for (let si = 0; si < segments; si++) {
+      const text = segs[3 * si] === 0 ? this.text : this.text2;
+      for (let k = segs[3 * si + 1], end = segs[3 * si + 2]; k < end; k++) {
+        // One byte here is at most 255 bytes out: make room first so the paths below need no checks.
+        if (op > room) {
+          crc = crcUpdate(crc, out, from, op);
+          this.out = out;
+          this.op = op;
+          this.flushOut();
+          out = this.out!;
+          op = 0;
+          room = out.length - 256;
+          from = 0;
         }
-        continue;
+        const b = text[k];
+        if (same === 4) {
+          // After four equal bytes, this byte is how many more copies follow.
+          same = 0;
+          if (b < 16) for (let r = 0; r < b; r++) out[op++] = last;
+          else {
+            out.fill(last, op, op + b);
+            op += b;
+          }
+          continue;
+        }
+        if (b === last) same++;
+        else {
+          last = b;
+          same = 1;
+        }
+        out[op++] = b;
       }
-      if (b === last) same++;
-      else {
-        last = b;
-        same = 1;
-      }
-      out[op++] = b;
     }
     crc = crcUpdate(crc, out, from, op);
     this.out = out;
