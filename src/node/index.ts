@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
 import type { ByteSource } from '../core/io.js';
 import { XenspanError } from '../core/errors.js';
 
-const CHUNK_BYTES = 1 << 20;
+const CHUNK_BYTES = 4 << 20;
 
 /**
  * A seekable source over a file. Plain traces read this way are merged exactly (window index, then
@@ -38,8 +38,11 @@ export async function fileSource(path: string): Promise<ByteSource> {
     name: path,
     size,
     async *chunks() {
-      for (let at = 0; at < size; at += CHUNK_BYTES) {
-        const chunk = await readAt(at, CHUNK_BYTES);
+      // Read ahead one chunk, so the disk (or page-cache copy, on libuv's thread) overlaps decoding.
+      let next = size > 0 ? readAt(0, CHUNK_BYTES) : undefined;
+      for (let at = 0; next !== undefined; at += CHUNK_BYTES) {
+        const chunk = await next;
+        next = at + CHUNK_BYTES < size ? readAt(at + CHUNK_BYTES, CHUNK_BYTES) : undefined;
         if (chunk.length === 0) return;
         yield chunk;
       }
