@@ -54,9 +54,12 @@ export class CpuMerger {
   readonly #slack: number;
   readonly #queues: PcpuQueue[] = [];
   readonly #queueByPcpu = new Map<number, PcpuQueue>();
-  /** Binary heap of queues whose head is ready, smallest (key, offset) first. */
-  readonly #heap: PcpuQueue[] = [];
-  readonly #inHeap = new Set<PcpuQueue>();
+  /**
+   * Queues whose head row is ready, unordered. Selecting the smallest head is a linear scan: with the
+   * usual handful of pCPUs that beats a heap, because runs average about two records (pCPUs interleave at
+   * µs scale) and a scan touches one cached key per queue.
+   */
+  readonly #active: PcpuQueue[] = [];
   /** Keys are TSCs minus this base (the first TSC seen), so that doubles hold them exactly. */
   #baseHi = 0;
   #baseLo = 0;
@@ -195,7 +198,7 @@ export class CpuMerger {
           return q.pcpu;
         }
       }
-      if (this.#heap.length === 0) {
+      if (this.#active.length === 0) {
         this.#flushOut();
         return -1;
       }
@@ -229,9 +232,10 @@ export class CpuMerger {
 
   #admitReadyQueues(): void {
     for (const q of this.#queues) {
-      if (!this.#inHeap.has(q) && q.headReady) {
+      if (q.activeIndex < 0 && q.headReady) {
         q.headKey = this.#keyOf(q.tscHi[q.head], q.tscLo[q.head]);
-        this.#heapPush(q);
+        q.activeIndex = this.#active.length;
+        this.#active.push(q);
       }
     }
   }
@@ -245,21 +249,30 @@ export class CpuMerger {
   #emitUntil(limit: number, keep: number, stopOnStarve: boolean): PcpuQueue | undefined {
     // Queues refilled since the last call (even mid-batch) must compete too.
     this.#admitReadyQueues();
-    const heap = this.#heap;
+    const active = this.#active;
     const out = this.#out;
     const batchSize = this.#batchSize;
     const baseHi = this.#baseHi;
     const baseLo = this.#baseLo;
     let budget = this.#buffered - keep;
     let starved: PcpuQueue | undefined;
-    while (heap.length > 0 && budget > 0) {
-      const q = heap[0];
+    while (active.length > 0 && budget > 0) {
+      // The smallest head, and the next smallest: the run of the first stops before the second.
+      let q = active[0];
       let other: PcpuQueue | undefined;
-      if (heap.length > 1) {
-        other = heap[1];
-        if (heap.length > 2 && this.#less(heap[2], other)) other = heap[2];
+      let otherKey = Infinity;
+      for (let j = 1; j < active.length; j++) {
+        const c = active[j];
+        const key = c.headKey;
+        if (key < q.headKey || (key === q.headKey && c.fileOffset[c.head] < q.fileOffset[q.head])) {
+          other = q;
+          otherKey = q.headKey;
+          q = c;
+        } else if (key < otherKey || (key === otherKey && other !== undefined && c.fileOffset[c.head] < other.fileOffset[other.head])) {
+          other = c;
+          otherKey = key;
+        }
       }
-      const otherKey = other === undefined ? Infinity : other.headKey;
       const otherOffset = other === undefined ? Infinity : other.fileOffset[other.head];
       const first = q.head;
       let end = q.readyEnd;
@@ -283,20 +296,19 @@ export class CpuMerger {
       if (out.length === batchSize) this.#flushOut();
       if (h === q.tail) {
         q.clear();
-        this.#heapRemoveTop();
+        this.#deactivate(q);
         if (stopOnStarve && !q.exhausted) {
           starved = q;
           break;
         }
       } else if (h === q.readyEnd) {
-        this.#heapRemoveTop();
+        this.#deactivate(q);
         if (stopOnStarve) {
           starved = q;
           break;
         }
       } else {
         q.headKey = h < end ? key : (hiCol[h] - baseHi) * TWO_32 + (loCol[h] - baseLo);
-        this.#siftDown(0);
       }
     }
     return starved;
@@ -309,21 +321,34 @@ export class CpuMerger {
   #copyRows(q: PcpuQueue, from: number, to: number): void {
     const out = this.#out;
     const outWords = out.words;
+    const outPcpu = out.pcpu;
+    const outHeader = out.header;
+    const outLo = out.tscLo;
+    const outHi = out.tscHi;
+    const outFlags = out.flags;
+    const outOffset = out.fileOffset;
+    const outPayload = out.payloadIndex;
+    const qHeader = q.header;
+    const qLo = q.tscLo;
+    const qHi = q.tscHi;
+    const qFlags = q.flags;
+    const qOffset = q.fileOffset;
+    const qPayload = q.payloadIndex;
     const qWords = q.words;
+    const pcpu = q.pcpu;
     let n = out.length;
     let w = this.#outWords;
-    const pcpu = q.pcpu;
     for (let r = from; r < to; r++) {
-      const header = q.header[r];
-      out.pcpu[n] = pcpu;
-      out.header[n] = header;
-      out.tscLo[n] = q.tscLo[r];
-      out.tscHi[n] = q.tscHi[r];
-      out.flags[n] = q.flags[r];
-      out.fileOffset[n] = q.fileOffset[r];
-      out.payloadIndex[n] = w;
+      const header = qHeader[r];
+      outPcpu[n] = pcpu;
+      outHeader[n] = header;
+      outLo[n] = qLo[r];
+      outHi[n] = qHi[r];
+      outFlags[n] = qFlags[r];
+      outOffset[n] = qOffset[r];
+      outPayload[n] = w;
       const count = (header >>> 28) & 7;
-      const p = q.payloadIndex[r];
+      const p = qPayload[r];
       for (let k = 0; k < count; k++) outWords[w + k] = qWords[p + k];
       w += count;
       n++;
@@ -341,49 +366,14 @@ export class CpuMerger {
     this.#outWords = 0;
   }
 
-  // --- heap of queues keyed by their head row ---
-
-  #less(a: PcpuQueue, b: PcpuQueue): boolean {
-    const ak = a.headKey;
-    const bk = b.headKey;
-    if (ak !== bk) return ak < bk;
-    return a.fileOffset[a.head] < b.fileOffset[b.head];
-  }
-
-  #heapPush(q: PcpuQueue): void {
-    const heap = this.#heap;
-    this.#inHeap.add(q);
-    let i = heap.length;
-    heap.push(q);
-    while (i > 0) {
-      const parent = (i - 1) >>> 1;
-      if (!this.#less(heap[i], heap[parent])) break;
-      [heap[i], heap[parent]] = [heap[parent], heap[i]];
-      i = parent;
+  /** Takes a queue out of the active set (swap with the last). */
+  #deactivate(q: PcpuQueue): void {
+    const active = this.#active;
+    const last = active.pop()!;
+    if (last !== q) {
+      active[q.activeIndex] = last;
+      last.activeIndex = q.activeIndex;
     }
-  }
-
-  #heapRemoveTop(): void {
-    const heap = this.#heap;
-    this.#inHeap.delete(heap[0]);
-    const last = heap.pop()!;
-    if (heap.length > 0) {
-      heap[0] = last;
-      this.#siftDown(0);
-    }
-  }
-
-  #siftDown(i: number): void {
-    const heap = this.#heap;
-    const n = heap.length;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) return;
-      const r = l + 1;
-      const c = r < n && this.#less(heap[r], heap[l]) ? r : l;
-      if (!this.#less(heap[c], heap[i])) return;
-      [heap[i], heap[c]] = [heap[c], heap[i]];
-      i = c;
-    }
+    q.activeIndex = -1;
   }
 }

@@ -37,6 +37,8 @@ export class PcpuQueue {
   pendingBorrow = -1;
   /** No more records will come for this pCPU. */
   exhausted = false;
+  /** Position in the merger's active set, or -1. */
+  activeIndex = -1;
 
   constructor(pcpu: number, capacity = 1024) {
     this.pcpu = pcpu;
