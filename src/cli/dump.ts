@@ -7,7 +7,6 @@ import { RECORD_FLAGS } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import { formatFields } from '../core/catalogue/index.js';
 import type { TraceRun } from '../core/pipeline.js';
-import { PcpuContext } from '../parse/context.js';
 
 const TWO_32 = 4294967296;
 const SAFE_HI = 1 << 21; // hi·2^32 + lo stays below 2^53
@@ -38,7 +37,6 @@ function tscText(hi: number, lo: number): string {
  */
 export class DumpFormatter {
   readonly #options: DumpFormatOptions;
-  readonly #context = new PcpuContext();
   readonly #subject = new Int32Array(2);
   #originHi = 0;
   #originLo = 0;
@@ -61,8 +59,8 @@ export class DumpFormatter {
     const fromNs = this.#options.fromNs ?? -Infinity;
     const toNs = this.#options.toNs ?? Infinity;
     const subject = this.#subject;
+    const context = run.context;
     for (let i = 0; i < batch.length; i++) {
-      this.#context.update(batch, i);
       const header = batch.header[i];
       const event = header & 0x0fffffff;
       const count = (header >>> 28) & 7;
@@ -90,8 +88,8 @@ export class DumpFormatter {
       if (catalogue.subject(event, batch.words, start, count, subject)) {
         who = subject[1] >= 0 ? `d${subject[0]}v${subject[1]}` : `d${subject[0]}`;
       } else {
-        const domid = this.#context.domid(pcpu);
-        who = domid >= 0 ? `[d${domid}v${this.#context.vcpu(pcpu)}]` : '-';
+        const domid = context === undefined ? -1 : context.domid[i];
+        who = domid >= 0 ? `[d${domid}v${context!.vcpu[i]}]` : '-';
       }
       let detail: string;
       if (this.#options.raw === true) {

@@ -206,6 +206,7 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
     const { setup } = await decodeTrace(source, (batch, run) => formatter.format(batch, run, emit), {
       ...common,
       filter,
+      trackContext: true,
       backpressure: () => writer.wait(),
     });
     diagnostics = setup.diagnostics;

@@ -30,6 +30,7 @@ export const traceOptionsSchema = z.object({
   maxBufferedRecords: z.optional(z.int().check(z.minimum(1024))),
   skewSlackCycles: z.optional(z.number().check(z.minimum(0))),
   strict: z.optional(z.boolean()),
+  trackContext: z.optional(z.boolean()),
   filter: z.optional(filterSchema),
   decoders: z.optional(z.array(z.object({ id: u32, name: z.string() }))),
 });

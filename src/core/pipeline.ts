@@ -15,6 +15,7 @@ import type { ByteInput } from './io.js';
 import { traceOptionsSchema, validateOptions } from './options.js';
 import { forEachRecordBatch } from '../parse/decode.js';
 import type { DecodeReport, MergeMode } from '../parse/decode.js';
+import { ContextColumns } from '../parse/context.js';
 import { RecordFilter, filtersAnything } from '../parse/filter.js';
 import type { RecordFilterOptions } from '../parse/filter.js';
 
@@ -38,6 +39,8 @@ export interface TraceOptions {
   readonly onDiagnostic?: DiagnosticListener;
   /** Called between reads; a returned promise makes reading wait (for slow consumers). */
   readonly backpressure?: () => Promise<void> | undefined;
+  /** Fill {@link TraceRun.context} for every batch (the vCPU running on each row's pCPU). */
+  readonly trackContext?: boolean;
 }
 
 /** State of a run handed to every batch callback. */
@@ -45,6 +48,11 @@ export interface TraceRun {
   readonly setup: TraceSetup;
   /** TSC of the first record of the whole trace in time order (before filtering): time zero. */
   originTsc: bigint | undefined;
+  /**
+   * With `trackContext` (or a domain/vCPU filter): the running vCPU of each row of the current batch,
+   * computed before filtering. BORROWED like the batch.
+   */
+  readonly context: ContextColumns | undefined;
 }
 
 /** What a run needs besides the input, built once from validated options. */
@@ -76,11 +84,12 @@ export async function decodeTrace(
   options: TraceOptions = {},
 ): Promise<{ readonly report: DecodeReport; readonly setup: TraceSetup }> {
   const setup = setUpTrace(options);
-  const run: TraceRun = { setup, originTsc: undefined };
   const filter =
     options.filter !== undefined && filtersAnything(options.filter)
       ? new RecordFilter(options.filter, setup.catalogue)
       : undefined;
+  const context = options.trackContext === true || filter?.needsContext === true ? new ContextColumns() : undefined;
+  const run: TraceRun = { setup, originTsc: undefined, context };
   const unknown = new UnknownEventReporter(setup);
   const report = await forEachRecordBatch(
     input,
@@ -95,7 +104,8 @@ export async function decodeTrace(
           }
         }
       }
-      if (filter !== undefined && filter.apply(batch) === 0) return;
+      context?.fill(batch);
+      if (filter !== undefined && filter.apply(batch, context) === 0) return;
       onBatch(batch, run);
     },
     {

@@ -54,3 +54,34 @@ export class PcpuContext {
     return this.#vcpu.get(pcpu) ?? -1;
   }
 }
+
+/**
+ * Per-row running vCPU for a batch: `domid[i]`/`vcpu[i]` is what ran on row i's pCPU when the record was
+ * written (-1 unknown). Filled before filtering, so a filtered view keeps the context its records had.
+ */
+export class ContextColumns {
+  readonly #context = new PcpuContext();
+  domid = new Int32Array(0);
+  vcpu = new Int32Array(0);
+
+  /** Computes the columns for every row of `batch` (feed every batch, in order). */
+  fill(batch: RecordBatch): void {
+    if (this.domid.length < batch.length) {
+      this.domid = new Int32Array(batch.length);
+      this.vcpu = new Int32Array(batch.length);
+    }
+    const context = this.#context;
+    for (let i = 0; i < batch.length; i++) {
+      context.update(batch, i);
+      const pcpu = batch.pcpu[i];
+      this.domid[i] = context.domid(pcpu);
+      this.vcpu[i] = context.vcpu(pcpu);
+    }
+  }
+
+  /** Moves row `from` to `to` (for in-place filtering). */
+  move(from: number, to: number): void {
+    this.domid[to] = this.domid[from];
+    this.vcpu[to] = this.vcpu[from];
+  }
+}

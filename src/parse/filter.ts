@@ -6,7 +6,7 @@
  */
 import type { RecordBatch } from '../core/batch.js';
 import type { EventCatalogue } from '../core/catalogue/index.js';
-import { PcpuContext } from './context.js';
+import type { ContextColumns } from './context.js';
 
 /** What to keep. Every given criterion must hold; an absent one keeps everything. */
 export interface RecordFilterOptions {
@@ -53,8 +53,8 @@ const TWO_32 = 2n ** 32n;
 
 /**
  * Drops rows of a batch in place (the batch must be one the caller may modify, such as the one a decode
- * callback hands over). Feed batches in global order: domain and vCPU matching follows each pCPU's
- * running vCPU through its runstate records.
+ * callback hands over). Domain and vCPU matching of records that name no domain uses the running vCPU of
+ * their pCPU, from {@link ContextColumns} filled for the same batch.
  */
 export class RecordFilter {
   readonly #masks: readonly number[] | undefined;
@@ -66,7 +66,6 @@ export class RecordFilter {
   readonly #toHi: number;
   readonly #toLo: number;
   readonly #catalogue: EventCatalogue;
-  readonly #context = new PcpuContext();
   readonly #subject = new Int32Array(2);
 
   constructor(options: RecordFilterOptions, catalogue: EventCatalogue) {
@@ -83,21 +82,31 @@ export class RecordFilter {
     this.#catalogue = catalogue;
   }
 
-  /** Removes the rows that do not match, keeping order. Returns the new length. */
-  apply(batch: RecordBatch): number {
+  /** Whether matching needs each row's running vCPU (ContextColumns filled for the batch). */
+  get needsContext(): boolean {
+    return this.#domains !== undefined || this.#vcpus !== undefined;
+  }
+
+  /**
+   * Removes the rows that do not match, keeping order, and returns the new length. When `context` is
+   * given (required if {@link RecordFilter.needsContext}) its columns are compacted along.
+   */
+  apply(batch: RecordBatch, context?: ContextColumns): number {
     const n = batch.length;
     let kept = 0;
     for (let i = 0; i < n; i++) {
-      this.#context.update(batch, i);
-      if (!this.#keeps(batch, i)) continue;
-      if (kept !== i) moveRow(batch, i, kept);
+      if (!this.#keeps(batch, i, context)) continue;
+      if (kept !== i) {
+        moveRow(batch, i, kept);
+        context?.move(i, kept);
+      }
       kept++;
     }
     batch.length = kept;
     return kept;
   }
 
-  #keeps(batch: RecordBatch, i: number): boolean {
+  #keeps(batch: RecordBatch, i: number, context: ContextColumns | undefined): boolean {
     const header = batch.header[i];
     const event = header & 0x0fffffff;
     if (this.#masks !== undefined) {
@@ -118,9 +127,12 @@ export class RecordFilter {
     if (this.#catalogue.subject(event, batch.words, batch.payloadIndex[i], (header >>> 28) & 7, subject)) {
       domid = subject[0];
       vcpu = subject[1];
+    } else if (context !== undefined) {
+      domid = context.domid[i];
+      vcpu = context.vcpu[i];
     } else {
-      domid = this.#context.domid(pcpu);
-      vcpu = this.#context.vcpu(pcpu);
+      domid = -1;
+      vcpu = -1;
     }
     if (this.#domains !== undefined && !this.#domains.has(domid)) return false;
     return this.#vcpus === undefined || this.#vcpus.has(vcpu);

@@ -15,7 +15,7 @@ export { decodeRecords, forEachRecordBatch, forEachRecordInFileOrder } from './d
 export type { DecodeOptions, DecodeReport, MergeMode } from './decode.js';
 export { RecordFilter, matchesEventMask, filtersAnything } from './filter.js';
 export type { RecordFilterOptions } from './filter.js';
-export { PcpuContext, isRunstateChange } from './context.js';
+export { ContextColumns, PcpuContext, isRunstateChange } from './context.js';
 export { StatsCollector, readTraceStats } from './stats.js';
 export type { PcpuStats, ReadStatsOptions, TraceStats } from './stats.js';
 export { detectCompression, describeMagic } from './sniff.js';

@@ -80,6 +80,13 @@ describe('xenspan dump', () => {
     }
   });
 
+  it('keeps the running vCPU of records even when -e filters out the runstate records it comes from', async () => {
+    const { stdout } = await run(['dump', '-e', 'pv', '--limit', '200', demoPath]);
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines.every((line) => / (hypercall|emulate_privop|ptwr_emulation|pv_[a-z_]+) /.test(line))).toBe(true);
+    expect(lines.filter((line) => / \[d0v[01]\] /.test(line)).length).toBeGreaterThan(150);
+  });
+
   it('prints raw words with --raw', async () => {
     const { stdout } = await run(['dump', '--raw', '--limit', '3', demoPath]);
     expect(stdout.split('\n')[0]).toMatch(/event=0x[0-9a-f]{8} words=\[(0x[0-9a-f]{8} ?)*\]$/);
