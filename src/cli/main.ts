@@ -229,8 +229,14 @@ const STOP = new Error('limit reached');
  * silently assume 2.4 GHz). Says what it found on stderr; undefined when the trace cannot tell.
  */
 async function estimateHz(path: string, io: CliIo): Promise<number | undefined> {
+  const source = await openSource(path);
+  // A pipe can be read only once: no first pass there.
+  if (source.readAt === undefined) {
+    await source.close?.();
+    return undefined;
+  }
   const estimator = new CpuHzEstimator();
-  await forEachRecordInFileOrder(await openSource(path), (batch) => estimator.add(batch));
+  await forEachRecordInFileOrder(source, (batch) => estimator.add(batch));
   const estimate = estimator.result();
   if (estimate === undefined) return undefined;
   const ppm = Math.max(1, Math.round(estimate.relativeError * 1e6));

@@ -16,6 +16,14 @@ export const DIAGNOSTICS = {
     severity: 'data_loss',
     description: 'a record runs past the end of its window: the rest of the window was skipped',
   },
+  compressed_input_damaged: {
+    severity: 'data_loss',
+    description: 'the compressed input is cut or corrupt: decoding stopped there, keeping what came before',
+  },
+  window_cut_short: {
+    severity: 'data_loss',
+    description: 'a CPU_CHANGE header appeared inside a window: its size was wrong; decoding resumed at that header',
+  },
   not_a_window: {
     severity: 'data_loss',
     description: 'bytes where a CPU_CHANGE window header belongs are not one: skipped to the next plausible window',

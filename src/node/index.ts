@@ -22,7 +22,28 @@ export async function fileSource(path: string): Promise<ByteSource> {
   } catch (error) {
     throw new XenspanError('io_failed', `cannot open ${path}: ${(error as Error).message}`, { cause: error });
   }
-  const { size } = await handle.stat();
+  const stat = await handle.stat();
+  if (stat.isDirectory()) {
+    await handle.close();
+    throw new XenspanError('io_failed', `cannot read ${path}: it is a directory`);
+  }
+  if (!stat.isFile()) {
+    // A FIFO, /dev/stdin or a character device: no size, no seeking; read it as a stream.
+    const stream = handle;
+    return {
+      name: path,
+      async *chunks() {
+        for (;;) {
+          const buffer = new Uint8Array(CHUNK_BYTES);
+          const { bytesRead } = await stream.read(buffer, 0, buffer.length, null);
+          if (bytesRead === 0) return;
+          yield buffer.subarray(0, bytesRead);
+        }
+      },
+      close: () => stream.close(),
+    };
+  }
+  const size = stat.size;
   const fh = handle;
   const readAt = async (offset: number, length: number): Promise<Uint8Array> => {
     const buffer = new Uint8Array(Math.max(0, Math.min(length, size - offset)));

@@ -108,6 +108,28 @@ async function peek(chunks: AsyncIterable<Uint8Array>, count: number): Promise<{
   return { head, chunks: replay() };
 }
 
+/**
+ * Ends a decompressed stream at the first sign of damage instead of throwing, so that every record
+ * decoded before it is kept; the damage becomes a data-loss diagnostic with its compressed offset.
+ */
+async function* untilDamaged(chunks: AsyncIterable<Uint8Array>, diagnostics: Diagnostics): AsyncGenerator<Uint8Array> {
+  let any = false;
+  try {
+    for await (const chunk of chunks) {
+      any = true;
+      yield chunk;
+    }
+  } catch (error) {
+    // Damage before the first byte: nothing to keep, so the error itself is the answer.
+    if (!any || !(error instanceof XenspanError) || error.code !== 'corrupt_compressed_input') throw error;
+    diagnostics.report(
+      'compressed_input_damaged',
+      error.offset === undefined ? {} : { offset: error.offset },
+      `${error.message}; the records decoded before it are kept`,
+    );
+  }
+}
+
 function emptyInput(): never {
   throw new XenspanError('not_xentrace', `not a xentrace file: ${describeMagic(new Uint8Array(0))}`, { offset: 0 });
 }
@@ -126,7 +148,7 @@ export async function forEachRecordInFileOrder(
   try {
     const opened = await openInput(source);
     const scanner = new RecordScanner({ onBatch, diagnostics });
-    for await (const chunk of opened.chunks) scanner.push(chunk);
+    for await (const chunk of untilDamaged(opened.chunks, diagnostics)) scanner.push(chunk);
     if (scanner.offset === 0) emptyInput();
     scanner.end();
     return { merge: 'none', compression: opened.compression, bytes: scanner.offset, diagnostics };
@@ -174,7 +196,7 @@ export async function forEachRecordBatch(
     }
     const merger = new CpuMerger(mergerOptions);
     const scanner = new RecordScanner({ onBatch: (batch) => merger.ingest(batch), diagnostics });
-    for await (const chunk of opened.chunks) {
+    for await (const chunk of untilDamaged(opened.chunks, diagnostics)) {
       scanner.push(chunk);
       await options.backpressure?.();
     }
@@ -217,7 +239,11 @@ async function mergeExact(
       const length = lengths[reader.window];
       const at = offsets[reader.window] + reader.within;
       const bytes = await readAt(at, Math.min(budget, length - reader.within));
-      if (bytes.length === 0) break;
+      if (bytes.length === 0) {
+        // The input ended before its index said (a file that shrank): finish this pCPU as truncated.
+        reader.window = offsets.length;
+        break;
+      }
       reader.scanner.push(bytes, at);
       budget -= bytes.length;
       reader.within += bytes.length;
@@ -237,7 +263,9 @@ async function mergeExact(
     const pcpu = merger.drainExact();
     if (pcpu < 0) break;
     // A refill that yields no ready record (only wrap padding) just comes back here for more.
-    if (!(await refill(readers.get(pcpu)!))) merger.exhaust(pcpu);
+    const reader = readers.get(pcpu);
+    // A pCPU met only inside another pCPU's window (a corrupt size) has no windows of its own to read.
+    if (reader === undefined || !(await refill(reader))) merger.exhaust(pcpu);
     await backpressure?.();
   }
 }
@@ -255,9 +283,11 @@ export async function* decodeRecords(input: ByteInput, options: DecodeOptions = 
   let finished = false;
   let failure: unknown;
   let report: DecodeReport | undefined;
+  let cancelled = false;
   const run = forEachRecordBatch(
     input,
     (batch) => {
+      if (cancelled) throw CANCELLED;
       ready.push(copyRecordBatch(batch));
       wake?.();
     },
@@ -277,21 +307,32 @@ export async function* decodeRecords(input: ByteInput, options: DecodeOptions = 
       wake?.();
     },
   );
-  for (;;) {
-    if (ready.length > 0) {
-      const batch = ready.shift()!;
-      if (ready.length <= 4) {
-        resume?.();
-        resume = undefined;
+  try {
+    for (;;) {
+      if (ready.length > 0) {
+        const batch = ready.shift()!;
+        if (ready.length <= 4) {
+          resume?.();
+          resume = undefined;
+        }
+        yield batch;
+        continue;
       }
-      yield batch;
-      continue;
+      if (finished) break;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
     }
-    if (finished) break;
-    await new Promise<void>((resolve) => (wake = resolve));
-    wake = undefined;
+  } finally {
+    // A consumer that stops early (break) must not leave the producer waiting with the input open.
+    if (!finished) {
+      cancelled = true;
+      ready.length = 0;
+      resume?.();
+    }
+    await run;
   }
-  await run;
-  if (failure !== undefined) throw failure;
+  if (failure !== undefined && failure !== CANCELLED) throw failure;
   return report!;
 }
+
+const CANCELLED = new Error('decodeRecords: the consumer stopped');

@@ -28,6 +28,8 @@ export interface CpuMergerOptions {
 const WRAP_HEADER_EVENT = TRC_TRACE_WRAP_BUFFER;
 const WINDOW_START = RECORD_FLAGS.windowStart;
 const BORROWED = RECORD_FLAGS.borrowedTsc;
+/** Rows of one pCPU held while waiting for its first TSC before they are released with TSC 0. */
+const MAX_WAITING_FOR_TSC = 1 << 16;
 const TWO_32 = 4294967296;
 
 /**
@@ -127,9 +129,15 @@ export class CpuMerger {
     const n = batch.length;
     if (n === 0) return;
     if (!this.#baseSet) {
-      this.#baseHi = batch.tscHi[0];
-      this.#baseLo = batch.tscLo[0];
-      this.#baseSet = true;
+      // The base must be a real TSC: a placeholder 0 would leave keys as whole TSCs, inexact above 2^53.
+      for (let r = 0; r < n; r++) {
+        if ((batch.flags[r] & BORROWED) === 0 && (batch.header[r] & 0x0fffffff) !== WRAP_HEADER_EVENT) {
+          this.#baseHi = batch.tscHi[r];
+          this.#baseLo = batch.tscLo[r];
+          this.#baseSet = true;
+          break;
+        }
+      }
     }
     const pcpus = batch.pcpu;
     const headers = batch.header;
@@ -137,6 +145,8 @@ export class CpuMerger {
     let i = 0;
     while (i < n) {
       if ((headers[i] & 0x0fffffff) === WRAP_HEADER_EVENT) {
+        // Dropped, but a window that starts with padding still starts a window.
+        if (streaming && (flags[i] & WINDOW_START) !== 0) this.#windowStarts(pcpus[i]);
         i++;
         continue;
       }
@@ -154,22 +164,31 @@ export class CpuMerger {
         if ((flags[end] & BORROWED) !== 0) borrowed = true;
         end++;
       }
-      if (streaming) {
-        if ((flags[i] & WINDOW_START) !== 0) {
-          if (pcpu <= this.#lastWindowPcpu) this.#endRound();
-          this.#lastWindowPcpu = pcpu;
-        }
+      if (streaming && (flags[i] & WINDOW_START) !== 0) this.#windowStarts(pcpu);
+      // Rows still waiting to borrow a TSC hold a placeholder 0: they say nothing about lateness or rounds.
+      if (streaming && !borrowed) {
         const firstKey = this.#keyOf(batch.tscHi[i], batch.tscLo[i]);
         const lastKey = this.#keyOf(batch.tscHi[end - 1], batch.tscLo[end - 1]);
         const runMax = lastKey > firstKey ? lastKey : firstKey;
         if (runMax > this.#roundMax) this.#roundMax = runMax;
         if (firstKey < this.#emittedKey) this.#reportLate(pcpu, batch.fileOffset[i], this.#emittedKey - firstKey);
       }
-      this.queue(pcpu).appendRun(batch, i, end, borrowed);
+      const q = this.queue(pcpu);
+      q.appendRun(batch, i, end, borrowed);
       this.#buffered += end - i;
+      if (q.pendingBorrow >= 0 && q.tail - q.pendingBorrow > MAX_WAITING_FOR_TSC) {
+        // A pCPU whose records never carry a TSC (a handler-only capture): stop waiting, keep memory bounded.
+        q.settleBorrowed();
+      }
       i = end;
     }
     this.#admitReadyQueues();
+  }
+
+  /** A window of `pcpu` begins: xentrace's next round starts when pCPU ids stop increasing. */
+  #windowStarts(pcpu: number): void {
+    if (pcpu <= this.#lastWindowPcpu) this.#endRound();
+    this.#lastWindowPcpu = pcpu;
   }
 
   /** TSC relative to the base, as a double: exact while the trace spans under 2^53 cycles (~40 days at 2.6 GHz). */

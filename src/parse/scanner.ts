@@ -190,8 +190,14 @@ export class RecordScanner {
       let seen = this.#seenTsc[pcpu] ?? false;
       let first = this.#windowFirst;
       let crossed = false;
+      let cutShort = false;
       while (w < limit) {
         const header = words[w];
+        if (header === CPU_CHANGE_HEADER && w + 3 <= nWords && this.#plausibleHeader(words[w + 1], words[w + 2])) {
+          // Xen never writes CPU_CHANGE: this window's size was wrong. Resume at this header.
+          cutShort = true;
+          break;
+        }
         const tscWords = (header >>> 31) * 2;
         const size = 1 + tscWords + ((header >>> 28) & 7);
         if (w + size > windowEnd) {
@@ -232,6 +238,18 @@ export class RecordScanner {
       this.#lastTscHi[pcpu] = lastHi;
       this.#seenTsc[pcpu] = seen;
       this.#windowFirst = first;
+      if (cutShort) {
+        const at = base + w * 4;
+        const windowOffset = this.#windowOffset;
+        this.#diagnostics.report(
+          'window_cut_short',
+          { pcpu, offset: at },
+          () =>
+            `pCPU ${pcpu}'s window at ${formatOffset(windowOffset)} claims ${this.#windowBytes} bytes but a CPU_CHANGE header follows at ${formatOffset(at)}; resuming there`,
+        );
+        this.#windowLeft = 0;
+        continue;
+      }
       if (crossed) {
         const at = base + w * 4;
         this.#diagnostics.report(
@@ -262,8 +280,12 @@ export class RecordScanner {
     }
   }
 
+  #plausibleHeader(pcpu: number, bytes: number): boolean {
+    return pcpu <= MAX_PCPU && bytes <= MAX_WINDOW_BYTES && (bytes & 3) === 0;
+  }
+
   #plausibleWindow(pcpu: number, bytes: number, at: number): boolean {
-    if (pcpu <= MAX_PCPU && bytes <= MAX_WINDOW_BYTES && (bytes & 3) === 0) return true;
+    if (this.#plausibleHeader(pcpu, bytes)) return true;
     if (this.#started) {
       this.#diagnostics.report(
         'implausible_window',
@@ -313,6 +335,13 @@ export class RecordScanner {
 
   #notXentrace(): never {
     const head = this.#bytes.subarray(0, Math.min(this.#fill, 16));
+    if (this.#fill >= 12 && this.#words[0] === CPU_CHANGE_HEADER) {
+      throw new XenspanError(
+        'not_xentrace',
+        `not a usable xentrace file: the first CPU_CHANGE header at offset ${this.#base} names pCPU ${this.#words[1]} and a window of ${this.#words[2]} bytes (at most pCPU ${MAX_PCPU}, a multiple of 4 up to ${MAX_WINDOW_BYTES} bytes)`,
+        { offset: this.#base },
+      );
+    }
     throw new XenspanError(
       'not_xentrace',
       `not a xentrace file: ${describeMagic(head)} at offset ${this.#base} (a trace starts with the CPU_CHANGE header 03 f0 01 20)`,

@@ -11,7 +11,7 @@ export interface PcpuWindows {
   readonly pcpu: number;
   /** File offsets of the windows' CPU_CHANGE headers. */
   readonly offsets: number[];
-  /** Bytes of each window including its 12-byte header, cut at the end of the file. */
+  /** Bytes of each window including its 12-byte header. */
   readonly lengths: number[];
 }
 
@@ -46,7 +46,10 @@ export async function indexWindows(
       block = await readAt(at, Math.min(BLOCK, size - at));
       view = new DataView(block.buffer, block.byteOffset, block.byteLength);
       blockAt = at;
-      if (block.length < 12) break;
+      if (block.length < 12) {
+        clean = false; // shorter than its size said: let the stream path report it
+        break;
+      }
     }
     const rel = at - blockAt;
     const header = view.getUint32(rel, true);
@@ -62,8 +65,13 @@ export async function indexWindows(
       byPcpu.set(pcpu, windows);
       pcpus.push(windows);
     }
+    if (12 + bytes > size - at) {
+      // The last window is cut (or its size is wrong): the stream path reports it and resynchronises.
+      clean = false;
+      break;
+    }
     windows.offsets.push(at);
-    windows.lengths.push(Math.min(12 + bytes, size - at));
+    windows.lengths.push(12 + bytes);
     windowCount++;
     at += 12 + bytes;
   }

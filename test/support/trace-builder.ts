@@ -30,7 +30,8 @@ export class TraceBuilder {
   /** A CPU_CHANGE window with these records; `windowBytes` overrides the size written in its header. */
   window(pcpu: number, records: readonly RecordSpec[], windowBytes?: number): this {
     const body = records.flatMap(recordWords);
-    this.#words.push(0x2001f003, pcpu >>> 0, windowBytes ?? body.length * 4, ...body);
+    this.#words.push(0x2001f003, pcpu >>> 0, windowBytes ?? body.length * 4);
+    for (const word of body) this.#words.push(word);
     return this;
   }
 

@@ -8,6 +8,9 @@
 import { XenspanError } from '../../core/errors.js';
 import type { Compression } from '../sniff.js';
 
+/** Compressed bytes handed to a decompressor at a time. */
+const PUSH_BYTES = 64 * 1024;
+
 /** A push decompressor: bytes in, decoded chunks handed to the callback given at construction. */
 interface PushDecompressor {
   push(chunk: Uint8Array, final?: boolean): void;
@@ -51,11 +54,14 @@ async function* pushDecompress(
     offset += chunk.length;
   };
   for await (const chunk of chunks) {
-    push(chunk, false);
-    if (ready.length > 0) {
-      const out = ready;
-      ready = [];
-      yield* out;
+    // Small pushes, so that a highly compressed chunk never expands all at once in memory.
+    for (let at = 0; at < chunk.length; at += PUSH_BYTES) {
+      push(chunk.subarray(at, at + PUSH_BYTES), false);
+      if (ready.length > 0) {
+        const out = ready;
+        ready = [];
+        yield* out;
+      }
     }
   }
   push(new Uint8Array(0), true);
