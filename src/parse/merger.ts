@@ -70,9 +70,12 @@ export class CpuMerger {
   #outWords = 0;
   /** Key of the last record emitted (-Infinity before any). */
   #emittedKey = -Infinity;
-  // Stream mode round tracking, in keys.
+  // Stream mode round tracking, in keys. Every record of rounds ≤ k−1 was written before round k's
+  // reads began, so anything read after round k lies beyond the largest key seen up to round k−1.
   #lastWindowPcpu = -1;
+  /** Largest key seen so far (through the round being read). */
   #roundMax = -Infinity;
+  /** Largest key seen through the previous round: the watermark once the current round is complete. */
   #previousRoundMax = -Infinity;
   #rounds = 0;
   #forcedFlush = false;
