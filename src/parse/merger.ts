@@ -57,9 +57,8 @@ export class CpuMerger {
   readonly #queues: PcpuQueue[] = [];
   readonly #queueByPcpu = new Map<number, PcpuQueue>();
   /**
-   * Queues whose head row is ready, unordered. Selecting the smallest head is a linear scan: with the
-   * usual handful of pCPUs that beats a heap, because runs average about two records (pCPUs interleave at
-   * µs scale) and a scan touches one cached key per queue.
+   * Queues whose head row is ready, as a binary heap on (head key, head file offset): O(log pCPUs) per
+   * run, which matters because runs average about two records (pCPUs interleave at µs scale).
    */
   readonly #active: PcpuQueue[] = [];
   /** Keys are TSCs minus this base (the first TSC seen), so that doubles hold them exactly. */
@@ -256,8 +255,7 @@ export class CpuMerger {
     for (const q of this.#queues) {
       if (q.activeIndex < 0 && q.headReady) {
         q.headKey = this.#keyOf(q.tscHi[q.head], q.tscLo[q.head]);
-        q.activeIndex = this.#active.length;
-        this.#active.push(q);
+        this.#heapPush(q);
       }
     }
   }
@@ -279,22 +277,14 @@ export class CpuMerger {
     let budget = this.#buffered - keep;
     let starved: PcpuQueue | undefined;
     while (active.length > 0 && budget > 0) {
-      // The smallest head, and the next smallest: the run of the first stops before the second.
-      let q = active[0];
+      // The smallest head is the heap's root; the run stops before the next smallest, one of its children.
+      const q = active[0];
       let other: PcpuQueue | undefined;
-      let otherKey = Infinity;
-      for (let j = 1; j < active.length; j++) {
-        const c = active[j];
-        const key = c.headKey;
-        if (key < q.headKey || (key === q.headKey && c.fileOffset[c.head] < q.fileOffset[q.head])) {
-          other = q;
-          otherKey = q.headKey;
-          q = c;
-        } else if (key < otherKey || (key === otherKey && other !== undefined && c.fileOffset[c.head] < other.fileOffset[other.head])) {
-          other = c;
-          otherKey = key;
-        }
+      if (active.length > 1) {
+        other = active[1];
+        if (active.length > 2 && this.#less(active[2], other)) other = active[2];
       }
+      const otherKey = other === undefined ? Infinity : other.headKey;
       const otherOffset = other === undefined ? Infinity : other.fileOffset[other.head];
       const first = q.head;
       let end = q.readyEnd;
@@ -331,6 +321,7 @@ export class CpuMerger {
         }
       } else {
         q.headKey = h < end ? key : (hiCol[h] - baseHi) * TWO_32 + (loCol[h] - baseLo);
+        this.#siftDown(0);
       }
     }
     return starved;
@@ -388,14 +379,60 @@ export class CpuMerger {
     this.#outWords = 0;
   }
 
-  /** Takes a queue out of the active set (swap with the last). */
-  #deactivate(q: PcpuQueue): void {
-    const active = this.#active;
-    const last = active.pop()!;
-    if (last !== q) {
-      active[q.activeIndex] = last;
-      last.activeIndex = q.activeIndex;
-    }
-    q.activeIndex = -1;
+  // --- the active queues form a binary heap on (head key, head file offset) ---
+
+  #less(a: PcpuQueue, b: PcpuQueue): boolean {
+    if (a.headKey !== b.headKey) return a.headKey < b.headKey;
+    return a.fileOffset[a.head] < b.fileOffset[b.head];
   }
+
+  #heapPush(q: PcpuQueue): void {
+    const heap = this.#active;
+    let i = heap.length;
+    heap.push(q);
+    q.activeIndex = i;
+    while (i > 0) {
+      const parent = (i - 1) >>> 1;
+      if (!this.#less(heap[i], heap[parent])) break;
+      this.#swap(i, parent);
+      i = parent;
+    }
+  }
+
+  /** Takes the root (the queue just drained or blocked) out of the heap. */
+  #deactivate(q: PcpuQueue): void {
+    const heap = this.#active;
+    const last = heap.pop()!;
+    q.activeIndex = -1;
+    if (last !== q) {
+      heap[0] = last;
+      last.activeIndex = 0;
+      this.#siftDown(0);
+    }
+  }
+
+  #siftDown(i: number): void {
+    const heap = this.#active;
+    const n = heap.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) return;
+      const r = l + 1;
+      const c = r < n && this.#less(heap[r], heap[l]) ? r : l;
+      if (!this.#less(heap[c], heap[i])) return;
+      this.#swap(i, c);
+      i = c;
+    }
+  }
+
+  #swap(i: number, j: number): void {
+    const heap = this.#active;
+    const a = heap[i];
+    const b = heap[j];
+    heap[i] = b;
+    heap[j] = a;
+    a.activeIndex = j;
+    b.activeIndex = i;
+  }
+
 }
