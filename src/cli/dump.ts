@@ -3,7 +3,7 @@
  * `xenspan dump`: one line per record in global time order.
  * @module
  */
-import { RECORD_FLAGS } from '../core/batch.js';
+import { EVENT_MASK, RECORD_FLAGS, u64Of } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import { formatFields } from '../core/catalogue/index.js';
 import type { TraceRun } from '../core/pipeline.js';
@@ -24,7 +24,7 @@ export interface DumpFormatOptions {
 }
 
 function tscText(hi: number, lo: number): string {
-  return hi < SAFE_HI ? String(hi * TWO_32 + lo) : String((BigInt(hi) << 32n) | BigInt(lo));
+  return hi < SAFE_HI ? String(hi * TWO_32 + lo) : String(u64Of(hi, lo));
 }
 
 /**
@@ -62,7 +62,7 @@ export class DumpFormatter {
     const context = run.context;
     for (let i = 0; i < batch.length; i++) {
       const header = batch.header[i];
-      const event = header & 0x0fffffff;
+      const event = header & EVENT_MASK;
       const count = (header >>> 28) & 7;
       const start = batch.payloadIndex[i];
       const hi = batch.tscHi[i];

@@ -116,7 +116,12 @@ export function copyRecordBatch(batch: RecordBatch): RecordBatch {
   return copy;
 }
 
+/** A 64-bit value from its two stored words, as a BigInt (for output and messages, not for hot loops). */
+export function u64Of(hi: number, lo: number): bigint {
+  return (BigInt(hi) << 32n) | BigInt(lo);
+}
+
 /** TSC of row `i` as a BigInt (for output, not for hot loops). */
 export function tscOf(batch: RecordBatch, i: number): bigint {
-  return (BigInt(batch.tscHi[i]) << 32n) | BigInt(batch.tscLo[i]);
+  return u64Of(batch.tscHi[i], batch.tscLo[i]);
 }

@@ -4,7 +4,7 @@
  * export) join here as they land; each stage also stays usable on its own from its subpath.
  * @module
  */
-import { RECORD_FLAGS, tscOf } from './batch.js';
+import { EVENT_MASK, RECORD_FLAGS, tscOf } from './batch.js';
 import type { RecordBatch } from './batch.js';
 import { createCatalogue } from './catalogue/index.js';
 import type { EventCatalogue, EventDecoder, CpuVendor, XenVersion } from './catalogue/index.js';
@@ -136,7 +136,7 @@ class UnknownEventReporter {
   check(batch: RecordBatch): void {
     const { catalogue, diagnostics } = this.#setup;
     for (let i = 0; i < batch.length; i++) {
-      const event = batch.header[i] & 0x0fffffff;
+      const event = batch.header[i] & EVENT_MASK;
       if (event !== this.#lastEvent) {
         this.#lastEvent = event;
         this.#lastKnown = catalogue.lookup(event) !== undefined;

@@ -3,10 +3,11 @@
  * Which vCPU runs on each pCPU, followed from runstate records.
  * @module
  */
+import { EVENT_MASK } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 
 /** Runstate-change ids are 0x21001 | old << 8 | new << 4; this mask removes old and new. */
-const RUNSTATE_ID_MASK = ~0x330 & 0x0fffffff;
+const RUNSTATE_ID_MASK = EVENT_MASK & ~0x330;
 const RUNSTATE_BASE = 0x00021001;
 const CONTINUE_RUNNING = 0x00021002;
 const RUNNING = 0;
@@ -28,7 +29,7 @@ export class PcpuContext {
   /** Updates the context with row `i` of `batch`. */
   update(batch: RecordBatch, i: number): void {
     const header = batch.header[i];
-    const event = header & 0x0fffffff;
+    const event = header & EVENT_MASK;
     if ((event & RUNSTATE_ID_MASK) !== RUNSTATE_BASE && event !== CONTINUE_RUNNING) return;
     if (((header >>> 28) & 7) === 0) return;
     const word = batch.words[batch.payloadIndex[i]];

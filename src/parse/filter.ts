@@ -4,6 +4,7 @@
  * and a TSC window.
  * @module
  */
+import { EVENT_MASK } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import type { EventCatalogue } from '../core/catalogue/index.js';
 import type { ContextColumns } from './context.js';
@@ -32,7 +33,7 @@ export interface RecordFilterOptions {
 
 /** Whether `event` passes the xentrace event mask `mask` (Xen's own three-part test). */
 export function matchesEventMask(mask: number, event: number): boolean {
-  if ((mask & event & 0x0fffffff) === 0) return false;
+  if ((mask & event & EVENT_MASK) === 0) return false;
   if (((mask >>> 16) & (event >>> 16) & 0xfff) === 0) return false;
   return ((mask >>> 12) & (event >>> 12) & 0xf) !== 0;
 }
@@ -108,7 +109,7 @@ export class RecordFilter {
 
   #keeps(batch: RecordBatch, i: number, context: ContextColumns | undefined): boolean {
     const header = batch.header[i];
-    const event = header & 0x0fffffff;
+    const event = header & EVENT_MASK;
     if (this.#masks !== undefined) {
       let any = false;
       for (const mask of this.#masks) if (matchesEventMask(mask, event)) any = true;

@@ -3,7 +3,7 @@
  * CpuMerger: puts the records of all pCPUs into one global TSC order.
  * @module
  */
-import { RECORD_FLAGS, TRC_TRACE_WRAP_BUFFER, createRecordBatch } from '../core/batch.js';
+import { EVENT_MASK, RECORD_FLAGS, TRC_TRACE_WRAP_BUFFER, createRecordBatch } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import { formatOffset } from '../core/diagnostics.js';
 import type { Diagnostics } from '../core/diagnostics.js';
@@ -78,7 +78,6 @@ export class CpuMerger {
   #previousRoundMax = -Infinity;
   #rounds = 0;
   #forcedFlush = false;
-  #emitted = 0;
 
   constructor(options: CpuMergerOptions) {
     this.#onBatch = options.onBatch;
@@ -87,11 +86,6 @@ export class CpuMerger {
     this.#out = createRecordBatch(this.#batchSize);
     this.#maxBuffered = options.maxBufferedRecords ?? 1 << 21;
     this.#slack = options.skewSlackCycles ?? 0;
-  }
-
-  /** Records emitted so far. */
-  get emitted(): number {
-    return this.#emitted;
   }
 
   /** The queue of a pCPU, created on first use. */
@@ -133,7 +127,7 @@ export class CpuMerger {
     if (!this.#baseSet) {
       // The base must be a real TSC: a placeholder 0 would leave keys as whole TSCs, inexact above 2^53.
       for (let r = 0; r < n; r++) {
-        if ((batch.flags[r] & BORROWED) === 0 && (batch.header[r] & 0x0fffffff) !== WRAP_HEADER_EVENT) {
+        if ((batch.flags[r] & BORROWED) === 0 && (batch.header[r] & EVENT_MASK) !== WRAP_HEADER_EVENT) {
           this.#baseHi = batch.tscHi[r];
           this.#baseLo = batch.tscLo[r];
           this.#baseSet = true;
@@ -144,9 +138,10 @@ export class CpuMerger {
     const pcpus = batch.pcpu;
     const headers = batch.header;
     const flags = batch.flags;
+    const mask = EVENT_MASK; // a local: the run loop below reads it per row
     let i = 0;
     while (i < n) {
-      if ((headers[i] & 0x0fffffff) === WRAP_HEADER_EVENT) {
+      if ((headers[i] & mask) === WRAP_HEADER_EVENT) {
         // Dropped, but a window that starts with padding still starts a window.
         if (streaming && (flags[i] & WINDOW_START) !== 0) this.#windowStarts(pcpus[i]);
         i++;
@@ -160,7 +155,7 @@ export class CpuMerger {
       while (
         end < n &&
         pcpus[end] === pcpu &&
-        (headers[end] & 0x0fffffff) !== WRAP_HEADER_EVENT &&
+        (headers[end] & mask) !== WRAP_HEADER_EVENT &&
         (flags[end] & WINDOW_START) === 0
       ) {
         if ((flags[end] & BORROWED) !== 0) borrowed = true;
@@ -301,7 +296,7 @@ export class CpuMerger {
       }
       if (h === first) break; // the smallest record is beyond the limit
       this.#copyRows(q, first, h);
-      this.#emittedKey = (hiCol[h - 1] - baseHi) * TWO_32 + (loCol[h - 1] - baseLo);
+      this.#emittedKey = this.#keyOf(hiCol[h - 1], loCol[h - 1]);
       budget -= h - first;
       this.#buffered -= h - first;
       q.head = h;
@@ -320,7 +315,7 @@ export class CpuMerger {
           break;
         }
       } else {
-        q.headKey = h < end ? key : (hiCol[h] - baseHi) * TWO_32 + (loCol[h] - baseLo);
+        q.headKey = h < end ? key : this.#keyOf(hiCol[h], loCol[h]);
         this.#siftDown(0);
       }
     }
@@ -373,7 +368,6 @@ export class CpuMerger {
   #flushOut(): void {
     const out = this.#out;
     if (out.length === 0) return;
-    this.#emitted += out.length;
     this.#onBatch(out);
     out.length = 0;
     this.#outWords = 0;

@@ -51,14 +51,9 @@ export class PcpuQueue {
     this.words = new Uint32Array(capacity * 4);
   }
 
-  /** Rows waiting. */
-  get size(): number {
-    return this.tail - this.head;
-  }
-
   /** Whether the head row may be ordered (it has a TSC, own, inherited or borrowed). */
   get headReady(): boolean {
-    return this.tail > this.head && (this.pendingBorrow < 0 || this.head < this.pendingBorrow);
+    return this.readyEnd > this.head;
   }
 
   /** End of the rows that may be ordered now (rows from `pendingBorrow` on still wait for a TSC). */

@@ -4,7 +4,7 @@
  * columnar batches of records in file order come out. No object is allocated per record.
  * @module
  */
-import { CPU_CHANGE_HEADER, RECORD_FLAGS, TRC_LOST_RECORDS, createRecordBatch } from '../core/batch.js';
+import { CPU_CHANGE_HEADER, EVENT_MASK, RECORD_FLAGS, TRC_LOST_RECORDS, createRecordBatch, u64Of } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import { formatOffset } from '../core/diagnostics.js';
 import type { Diagnostics } from '../core/diagnostics.js';
@@ -151,6 +151,7 @@ export class RecordScanner {
     const payloadColumn = batch.payloadIndex;
     const offsetColumn = batch.fileOffset;
     const nWords = this.#fill >>> 2;
+    const mask = EVENT_MASK;
     const base = this.#base;
     let w = 0;
     let n = 0;
@@ -223,7 +224,7 @@ export class RecordScanner {
           flags |= BORROWED;
           this.#reportBorrowed(pcpu, base + w * 4);
         }
-        if ((header & 0x0fffffff) === TRC_LOST_RECORDS) this.#reportLost(words, w, size, pcpu, base + w * 4);
+        if ((header & mask) === TRC_LOST_RECORDS) this.#reportLost(words, w, size, pcpu, base + w * 4);
         pcpuColumn[n] = pcpu;
         headerColumn[n] = header;
         tscLoColumn[n] = lastLo;
@@ -312,7 +313,7 @@ export class RecordScanner {
     this.#diagnostics.report('lost_records', { pcpu, offset: at }, () => {
       const who = size > payload - w + 1 ? ` while d${words[payload + 1] & 0xffff}v${words[payload + 1] >>> 16} ran` : '';
       const first =
-        size >= payload - w + 4 ? ` from TSC ${(BigInt(words[payload + 3]) << 32n) | BigInt(words[payload + 2])}` : '';
+        size >= payload - w + 4 ? ` from TSC ${u64Of(words[payload + 3], words[payload + 2])}` : '';
       return `pCPU ${pcpu}: Xen lost ${count} records${who}${first} (marker at ${formatOffset(at)})`;
     });
   }
@@ -327,8 +328,8 @@ export class RecordScanner {
 
   #reportBackwards(pcpu: number, at: number, lastHi: number, lastLo: number, hi: number, lo: number): void {
     this.#diagnostics.report('tsc_backwards', { pcpu, offset: at }, () => {
-      const last = (BigInt(lastHi) << 32n) | BigInt(lastLo);
-      const now = (BigInt(hi) << 32n) | BigInt(lo);
+      const last = u64Of(lastHi, lastLo);
+      const now = u64Of(hi, lo);
       return `pCPU ${pcpu}: TSC ${now} at ${formatOffset(at)} is ${last - now} cycles before the previous record's ${last}`;
     });
   }

@@ -4,7 +4,7 @@
  * "Log volume summary".
  * @module
  */
-import { RECORD_FLAGS, TRC_LOST_RECORDS } from '../core/batch.js';
+import { EVENT_MASK, RECORD_FLAGS, TRC_LOST_RECORDS, u64Of } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import { EVENT_CLASSES, classTable } from '../core/classes.js';
 import type { EventClass } from '../core/classes.js';
@@ -62,6 +62,7 @@ export class StatsCollector {
     const pcpus = batch.pcpu;
     const headers = batch.header;
     const flags = batch.flags;
+    const mask = EVENT_MASK;
     let i = 0;
     // Rows come in runs of one pCPU (a window); handle a run with locals only.
     while (i < n) {
@@ -80,7 +81,7 @@ export class StatsCollector {
           if (firstOwn < 0) firstOwn = r;
           lastOwn = r;
         }
-        if ((header & 0x0fffffff) === TRC_LOST_RECORDS) {
+        if ((header & mask) === TRC_LOST_RECORDS) {
           this.#lostMarkers++;
           if (((header >>> 28) & 7) > 0) this.#recordsLost += batch.words[batch.payloadIndex[r]];
         }
@@ -129,13 +130,12 @@ export class StatsCollector {
         const value = this.#bytes[slot * CLASS_COUNT + c];
         if (value > 0) bytes[EVENT_CLASSES[c]] = value;
       }
-      const tsc = (hi: number, lo: number) => (BigInt(hi) << 32n) | BigInt(lo);
       return {
         pcpu,
         records: this.#records[slot],
         bytes,
-        firstTsc: this.#hasTsc[slot] ? tsc(this.#firstHi[slot], this.#firstLo[slot]) : undefined,
-        lastTsc: this.#hasTsc[slot] ? tsc(this.#lastHi[slot], this.#lastLo[slot]) : undefined,
+        firstTsc: this.#hasTsc[slot] ? u64Of(this.#firstHi[slot], this.#firstLo[slot]) : undefined,
+        lastTsc: this.#hasTsc[slot] ? u64Of(this.#lastHi[slot], this.#lastLo[slot]) : undefined,
       };
     });
     pcpus.sort((a, b) => a.pcpu - b.pcpu);

@@ -35,16 +35,17 @@ describe('compressed input', () => {
       expect(stats).toEqual(await readTraceStats(head));
     });
 
-    it(`${compression}: a damaged stream is one clear error, not a crash`, async () => {
-      const bytes = fixture(ext).slice();
-      // Cut the stream short: nothing after the cut can be decoded, and the decoder must say so.
-      const cut = bytes.subarray(0, bytes.length >>> 1);
-      const error = await readTraceStats(cut).catch((e: unknown) => e);
-      if (error instanceof XenspanError) {
-        expect(['corrupt_compressed_input']).toContain(error.code);
+    it(`${compression}: a cut stream keeps what was decoded, or is one clear error when nothing was`, async () => {
+      const cut = fixture(ext).subarray(0, fixture(ext).length >>> 1);
+      const outcome = await readTraceStats(cut).catch((e: unknown) => e);
+      if (outcome instanceof XenspanError) {
+        // bzip2's first block is the whole fixture: half of it decodes to nothing.
+        expect(outcome.code).toBe('corrupt_compressed_input');
+        expect(compression).toBe('bzip2');
       } else {
-        // Some decoders deliver what they could and stop: then the trace itself must be reported as cut.
-        expect((error as { diagnostics: Record<string, number> }).diagnostics.truncated_window).toBe(1);
+        const stats = outcome as Awaited<ReturnType<typeof readTraceStats>>;
+        expect(stats.records).toBeGreaterThan(0);
+        expect(stats.diagnostics.compressed_input_damaged).toBe(1);
       }
     });
   }
