@@ -31,6 +31,8 @@ const BORROWED = RECORD_FLAGS.borrowedTsc;
 /** Rows of one pCPU held while waiting for its first TSC before they are released with TSC 0. */
 const MAX_WAITING_FOR_TSC = 1 << 16;
 const TWO_32 = 4294967296;
+/** Active queues up to which a linear scan picks the next run (measured faster than a heap for few pCPUs). */
+const LINEAR_SELECTION_MAX = 8;
 
 /**
  * A k-way merge over per-pCPU queues, ordered by (TSC, file offset): ties go to the record earlier in the
@@ -56,11 +58,10 @@ export class CpuMerger {
   readonly #slack: number;
   readonly #queues: PcpuQueue[] = [];
   readonly #queueByPcpu = new Map<number, PcpuQueue>();
-  /**
-   * Queues whose head row is ready, as a binary heap on (head key, head file offset): O(log pCPUs) per
-   * run, which matters because runs average about two records (pCPUs interleave at µs scale).
-   */
+  /** Queues whose head row is ready (see `#activate`). */
   readonly #active: PcpuQueue[] = [];
+  /** Whether `#active` is kept as a binary heap (more than LINEAR_SELECTION_MAX queues). */
+  #heapOrdered = false;
   /** Keys are TSCs minus this base (the first TSC seen), so that doubles hold them exactly. */
   #baseHi = 0;
   #baseLo = 0;
@@ -147,20 +148,24 @@ export class CpuMerger {
         i++;
         continue;
       }
-      // A run: consecutive rows of one window, so contiguous in batch.words (junk between windows is
-      // never copied) and, when streaming, so that xentrace's rounds are seen.
+      // A run: consecutive rows of one pCPU. When streaming a run stays within one window, so that
+      // xentrace's rounds are seen and no other pCPU's words are copied with it; in exact mode the batch
+      // comes from one pCPU's scanner and its windows are close together.
       const pcpu = pcpus[i];
       let end = i + 1;
-      let borrowed = (flags[i] & BORROWED) !== 0;
-      while (
-        end < n &&
-        pcpus[end] === pcpu &&
-        (headers[end] & mask) !== WRAP_HEADER_EVENT &&
-        (flags[end] & WINDOW_START) === 0
-      ) {
-        if ((flags[end] & BORROWED) !== 0) borrowed = true;
-        end++;
+      let rowFlags = flags[i];
+      if (streaming) {
+        while (end < n && pcpus[end] === pcpu && (headers[end] & mask) !== WRAP_HEADER_EVENT && (flags[end] & WINDOW_START) === 0) {
+          rowFlags |= flags[end];
+          end++;
+        }
+      } else {
+        while (end < n && pcpus[end] === pcpu && (headers[end] & mask) !== WRAP_HEADER_EVENT) {
+          rowFlags |= flags[end];
+          end++;
+        }
       }
+      const borrowed = (rowFlags & BORROWED) !== 0;
       if (streaming && (flags[i] & WINDOW_START) !== 0) this.#windowStarts(pcpu);
       // Rows still waiting to borrow a TSC hold a placeholder 0: they say nothing about lateness or rounds.
       if (streaming && !borrowed) {
@@ -171,7 +176,7 @@ export class CpuMerger {
         if (firstKey < this.#emittedKey) this.#reportLate(pcpu, batch.fileOffset[i], this.#emittedKey - firstKey);
       }
       const q = this.queue(pcpu);
-      q.appendRun(batch, i, end, borrowed);
+      q.appendRun(batch, i, end, borrowed, this.#baseHi, this.#baseLo);
       this.#buffered += end - i;
       if (q.pendingBorrow >= 0 && q.tail - q.pendingBorrow > MAX_WAITING_FOR_TSC) {
         // A pCPU whose records never carry a TSC (a handler-only capture): stop waiting, keep memory bounded.
@@ -249,84 +254,23 @@ export class CpuMerger {
   #admitReadyQueues(): void {
     for (const q of this.#queues) {
       if (q.activeIndex < 0 && q.headReady) {
-        q.headKey = this.#keyOf(q.tscHi[q.head], q.tscLo[q.head]);
-        this.#heapPush(q);
+        q.headKey = q.keys[q.head];
+        q.headOffset = q.fileOffset[q.head];
+        this.#activate(q);
       }
     }
   }
 
   /**
    * Emits records in order while the smallest has a key ≤ `limit` and more than `keep` records are
-   * buffered. The rows of one queue that come before the next queue's head are found with one key
-   * comparison each and copied in bulk. With `stopOnStarve` it returns the queue that ran dry before its
-   * pCPU was exhausted.
+   * buffered. Each step takes the queue with the smallest head and the runner-up's head, then emits the
+   * queue's rows up to the runner-up with one key comparison each. With `stopOnStarve` it stops when a
+   * queue runs dry (exact mode refills it).
    */
-  #emitUntil(limit: number, keep: number, stopOnStarve: boolean): PcpuQueue | undefined {
+  #emitUntil(limit: number, keep: number, stopOnStarve: boolean): void {
     // Queues refilled since the last call (even mid-batch) must compete too.
     this.#admitReadyQueues();
     const active = this.#active;
-    const out = this.#out;
-    const batchSize = this.#batchSize;
-    const baseHi = this.#baseHi;
-    const baseLo = this.#baseLo;
-    let budget = this.#buffered - keep;
-    let starved: PcpuQueue | undefined;
-    while (active.length > 0 && budget > 0) {
-      // The smallest head is the heap's root; the run stops before the next smallest, one of its children.
-      const q = active[0];
-      let other: PcpuQueue | undefined;
-      if (active.length > 1) {
-        other = active[1];
-        if (active.length > 2 && this.#less(active[2], other)) other = active[2];
-      }
-      const otherKey = other === undefined ? Infinity : other.headKey;
-      const otherOffset = other === undefined ? Infinity : other.fileOffset[other.head];
-      const first = q.head;
-      let end = q.readyEnd;
-      if (end - first > budget) end = first + budget;
-      if (end - first > batchSize - out.length) end = first + batchSize - out.length;
-      const hiCol = q.tscHi;
-      const loCol = q.tscLo;
-      let h = first;
-      let key = q.headKey;
-      while (h < end) {
-        key = (hiCol[h] - baseHi) * TWO_32 + (loCol[h] - baseLo);
-        if (key > limit || key > otherKey || (key === otherKey && q.fileOffset[h] > otherOffset)) break;
-        h++;
-      }
-      if (h === first) break; // the smallest record is beyond the limit
-      this.#copyRows(q, first, h);
-      this.#emittedKey = this.#keyOf(hiCol[h - 1], loCol[h - 1]);
-      budget -= h - first;
-      this.#buffered -= h - first;
-      q.head = h;
-      if (out.length === batchSize) this.#flushOut();
-      if (h === q.tail) {
-        q.clear();
-        this.#deactivate(q);
-        if (stopOnStarve && !q.exhausted) {
-          starved = q;
-          break;
-        }
-      } else if (h === q.readyEnd) {
-        this.#deactivate(q);
-        if (stopOnStarve) {
-          starved = q;
-          break;
-        }
-      } else {
-        q.headKey = h < end ? key : this.#keyOf(hiCol[h], loCol[h]);
-        this.#siftDown(0);
-      }
-    }
-    return starved;
-  }
-
-  /**
-   * Appends rows `from`…`to` of a queue to the output batch. Runs are often a handful of rows (pCPUs
-   * interleave at µs scale), so rows are copied in a loop; `subarray` + `set` would allocate per run.
-   */
-  #copyRows(q: PcpuQueue, from: number, to: number): void {
     const out = this.#out;
     const outWords = out.words;
     const outPcpu = out.pcpu;
@@ -336,33 +280,103 @@ export class CpuMerger {
     const outFlags = out.flags;
     const outOffset = out.fileOffset;
     const outPayload = out.payloadIndex;
-    const qHeader = q.header;
-    const qLo = q.tscLo;
-    const qHi = q.tscHi;
-    const qFlags = q.flags;
-    const qOffset = q.fileOffset;
-    const qPayload = q.payloadIndex;
-    const qWords = q.words;
-    const pcpu = q.pcpu;
-    let n = out.length;
-    let w = this.#outWords;
-    for (let r = from; r < to; r++) {
-      const header = qHeader[r];
-      outPcpu[n] = pcpu;
-      outHeader[n] = header;
-      outLo[n] = qLo[r];
-      outHi[n] = qHi[r];
-      outFlags[n] = qFlags[r];
-      outOffset[n] = qOffset[r];
-      outPayload[n] = w;
-      const count = (header >>> 28) & 7;
-      const p = qPayload[r];
-      for (let k = 0; k < count; k++) outWords[w + k] = qWords[p + k];
-      w += count;
-      n++;
+    const batchSize = this.#batchSize;
+    let budget = this.#buffered - keep;
+    while (active.length > 0 && budget > 0) {
+      let q: PcpuQueue;
+      let otherKey = Infinity;
+      let otherOffset = Infinity;
+      if (this.#heapOrdered) {
+        // The smallest head is the root; the runner-up is one of its children.
+        q = active[0]!;
+        if (active.length > 1) {
+          let other = active[1]!;
+          if (active.length > 2 && precedes(active[2]!, other)) other = active[2]!;
+          otherKey = other.headKey;
+          otherOffset = other.headOffset;
+        }
+      } else {
+        // Few queues: one pass finds the smallest and the runner-up (cheaper than a heap's bookkeeping).
+        q = active[0]!;
+        let key = q.headKey;
+        let offset = q.headOffset;
+        for (let a = 1; a < active.length; a++) {
+          const c = active[a]!;
+          const k = c.headKey;
+          if (k < key || (k === key && c.headOffset < offset)) {
+            otherKey = key;
+            otherOffset = offset;
+            q = c;
+            key = k;
+            offset = c.headOffset;
+          } else if (k < otherKey || (k === otherKey && c.headOffset < otherOffset)) {
+            otherKey = k;
+            otherOffset = c.headOffset;
+          }
+        }
+      }
+      if (q.headKey > limit) break; // the smallest record is beyond the limit
+      const first = q.head;
+      let end = q.readyEnd;
+      if (end - first > budget) end = first + budget;
+      if (end - first > batchSize - out.length) end = first + batchSize - out.length;
+      // The head is the smallest record; the rows after it go while they stay ahead of the runner-up.
+      const keys = q.keys;
+      const offsets = q.fileOffset;
+      let h = first + 1;
+      if (limit < otherKey) {
+        while (h < end && keys[h]! <= limit) h++;
+      } else {
+        let k: number;
+        while (h < end && ((k = keys[h]!) < otherKey || (k === otherKey && offsets[h]! < otherOffset))) h++;
+      }
+      // Copy the run to the output (inline: runs are a couple of rows, a call per run costs more).
+      {
+        const qHeader = q.header;
+        const qLo = q.tscLo;
+        const qHi = q.tscHi;
+        const qFlags = q.flags;
+        const qPayload = q.payloadIndex;
+        const qWords = q.words;
+        const pcpu = q.pcpu;
+        let n = out.length;
+        let w = this.#outWords;
+        for (let r = first; r < h; r++) {
+          const header = qHeader[r]!;
+          outPcpu[n] = pcpu;
+          outHeader[n] = header;
+          outLo[n] = qLo[r]!;
+          outHi[n] = qHi[r]!;
+          outFlags[n] = qFlags[r]!;
+          outOffset[n] = offsets[r]!;
+          outPayload[n] = w;
+          const count = (header >>> 28) & 7;
+          const p = qPayload[r]!;
+          for (let k = 0; k < count; k++) outWords[w + k] = qWords[p + k]!;
+          w += count;
+          n++;
+        }
+        this.#outWords = w;
+        out.length = n;
+      }
+      this.#emittedKey = keys[h - 1]!;
+      budget -= h - first;
+      this.#buffered -= h - first;
+      q.head = h;
+      if (out.length === batchSize) this.#flushOut();
+      if (h === q.tail) {
+        q.clear();
+        this.#deactivate(q);
+        if (stopOnStarve && !q.exhausted) break;
+      } else if (h === q.readyEnd) {
+        this.#deactivate(q);
+        if (stopOnStarve) break;
+      } else {
+        q.headKey = keys[h]!;
+        q.headOffset = offsets[h]!;
+        if (this.#heapOrdered) this.#siftDown(0);
+      }
     }
-    this.#outWords = w;
-    out.length = n;
   }
 
   #flushOut(): void {
@@ -373,35 +387,43 @@ export class CpuMerger {
     this.#outWords = 0;
   }
 
-  // --- the active queues form a binary heap on (head key, head file offset) ---
+  // --- the active queues: an unordered list while there are few, a binary heap on (head key, head file
+  // offset) beyond LINEAR_SELECTION_MAX (O(log pCPUs) per run; runs average about two records) ---
 
-  #less(a: PcpuQueue, b: PcpuQueue): boolean {
-    if (a.headKey !== b.headKey) return a.headKey < b.headKey;
-    return a.fileOffset[a.head] < b.fileOffset[b.head];
-  }
-
-  #heapPush(q: PcpuQueue): void {
-    const heap = this.#active;
-    let i = heap.length;
-    heap.push(q);
-    q.activeIndex = i;
-    while (i > 0) {
-      const parent = (i - 1) >>> 1;
-      if (!this.#less(heap[i], heap[parent])) break;
-      this.#swap(i, parent);
-      i = parent;
+  #activate(q: PcpuQueue): void {
+    const active = this.#active;
+    q.activeIndex = active.length;
+    active.push(q);
+    if (this.#heapOrdered) {
+      this.#siftUp(q.activeIndex);
+    } else if (active.length > LINEAR_SELECTION_MAX) {
+      this.#heapOrdered = true;
+      for (let i = (active.length >>> 1) - 1; i >= 0; i--) this.#siftDown(i);
     }
   }
 
-  /** Takes the root (the queue just drained or blocked) out of the heap. */
+  /** Takes a queue out of the active set; in heap order it is the root (the queue just emitted from). */
   #deactivate(q: PcpuQueue): void {
-    const heap = this.#active;
-    const last = heap.pop()!;
+    const active = this.#active;
+    const i = q.activeIndex;
+    const last = active.pop()!;
     q.activeIndex = -1;
     if (last !== q) {
-      heap[0] = last;
-      last.activeIndex = 0;
-      this.#siftDown(0);
+      active[i] = last;
+      last.activeIndex = i;
+      if (this.#heapOrdered) this.#siftDown(i);
+    }
+    // An ordered list is still a valid unordered one.
+    if (active.length <= LINEAR_SELECTION_MAX) this.#heapOrdered = false;
+  }
+
+  #siftUp(i: number): void {
+    const heap = this.#active;
+    while (i > 0) {
+      const parent = (i - 1) >>> 1;
+      if (!precedes(heap[i]!, heap[parent]!)) break;
+      this.#swap(i, parent);
+      i = parent;
     }
   }
 
@@ -412,8 +434,8 @@ export class CpuMerger {
       const l = 2 * i + 1;
       if (l >= n) return;
       const r = l + 1;
-      const c = r < n && this.#less(heap[r], heap[l]) ? r : l;
-      if (!this.#less(heap[c], heap[i])) return;
+      const c = r < n && precedes(heap[r]!, heap[l]!) ? r : l;
+      if (!precedes(heap[c]!, heap[i]!)) return;
       this.#swap(i, c);
       i = c;
     }
@@ -421,12 +443,16 @@ export class CpuMerger {
 
   #swap(i: number, j: number): void {
     const heap = this.#active;
-    const a = heap[i];
-    const b = heap[j];
+    const a = heap[i]!;
+    const b = heap[j]!;
     heap[i] = b;
     heap[j] = a;
     a.activeIndex = j;
     b.activeIndex = i;
   }
+}
 
+/** Whether queue `a`'s head comes before queue `b`'s: (key, file offset). */
+function precedes(a: PcpuQueue, b: PcpuQueue): boolean {
+  return a.headKey < b.headKey || (a.headKey === b.headKey && a.headOffset < b.headOffset);
 }

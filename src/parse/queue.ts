@@ -7,6 +7,7 @@ import { RECORD_FLAGS } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 
 const BORROWED = RECORD_FLAGS.borrowedTsc;
+const TWO_32 = 4294967296;
 
 /** Word offset from a record's header to its first payload word, for a header word. */
 function payloadOffsetOf(header: number): number {
@@ -25,12 +26,18 @@ export class PcpuQueue {
   tscHi: Uint32Array;
   flags: Uint8Array;
   fileOffset: Float64Array;
+  /**
+   * Merge key of each row: its TSC minus the merger's base, as a double (exact while the trace spans
+   * under 2^53 cycles). Computed once on append so that the merge compares one number per row.
+   */
+  keys: Float64Array;
   payloadIndex: Uint32Array;
   /** Raw words of the queued runs (headers and TSCs included); rows point into it. */
   words: Uint32Array;
   wordTail = 0;
-  /** Key (TSC relative to the merger's base) of the head row, cached for the merger's heap. */
+  /** `keys[head]` and `fileOffset[head]`, cached for the merger's selection while the queue is active. */
   headKey = 0;
+  headOffset = 0;
   head = 0;
   tail = 0;
   /** Index of the first row still waiting for a TSC to borrow (see RECORD_FLAGS.borrowedTsc), or -1. */
@@ -47,6 +54,7 @@ export class PcpuQueue {
     this.tscHi = new Uint32Array(capacity);
     this.flags = new Uint8Array(capacity);
     this.fileOffset = new Float64Array(capacity);
+    this.keys = new Float64Array(capacity);
     this.payloadIndex = new Uint32Array(capacity);
     this.words = new Uint32Array(capacity * 4);
   }
@@ -62,10 +70,11 @@ export class PcpuQueue {
   }
 
   /**
-   * Appends rows `from` to `to` (exclusive) of `batch`: consecutive records of this pCPU that are
-   * contiguous in `batch.words` (one window, no skipped record between them).
+   * Appends rows `from` to `to` (exclusive) of `batch`: consecutive records of this pCPU. Their payload
+   * words are copied as the one span of `batch.words` that holds them, so the rows should be close
+   * together there (one window, or the windows of one pCPU's scanner). Keys are TSC − (`baseHi`, `baseLo`).
    */
-  appendRun(batch: RecordBatch, from: number, to: number, hasBorrowed: boolean): void {
+  appendRun(batch: RecordBatch, from: number, to: number, hasBorrowed: boolean, baseHi: number, baseLo: number): void {
     const count = to - from;
     const spanStart = batch.payloadIndex[from] - payloadOffsetOf(batch.header[from]);
     const spanEnd = batch.payloadIndex[to - 1] + ((batch.header[to - 1] >>> 28) & 7);
@@ -84,7 +93,17 @@ export class PcpuQueue {
     for (let r = 0; r < count; r++) target[t + r] = source[from + r] + shift;
     this.wordTail += spanWords;
     this.tail = t + count;
+    // Rows that waited for a TSC to borrow may get one now: key them again with the rest.
+    const keyFrom = this.pendingBorrow >= 0 ? this.pendingBorrow : t;
     if (hasBorrowed || this.pendingBorrow >= 0) this.#trackBorrowed(t, this.tail);
+    this.#computeKeys(keyFrom, this.tail, baseHi, baseLo);
+  }
+
+  #computeKeys(from: number, to: number, baseHi: number, baseLo: number): void {
+    const keys = this.keys;
+    const hi = this.tscHi;
+    const lo = this.tscLo;
+    for (let r = from; r < to; r++) keys[r] = (hi[r] - baseHi) * TWO_32 + (lo[r] - baseLo);
   }
 
   /** Gives rows still waiting to borrow a TSC the value 0 (no TSC ever came on this pCPU). */
@@ -128,6 +147,7 @@ export class PcpuQueue {
     this.tscHi = moved(this.tscHi, rowCapacity, head, this.tail, (n) => new Uint32Array(n));
     this.flags = moved(this.flags, rowCapacity, head, this.tail, (n) => new Uint8Array(n));
     this.fileOffset = moved(this.fileOffset, rowCapacity, head, this.tail, (n) => new Float64Array(n));
+    this.keys = moved(this.keys, rowCapacity, head, this.tail, (n) => new Float64Array(n));
     this.payloadIndex = moved(this.payloadIndex, rowCapacity, head, this.tail, (n) => new Uint32Array(n));
     this.words = moved(this.words, wordCapacity, wordStart, this.wordTail, (n) => new Uint32Array(n));
     for (let r = 0; r < live; r++) this.payloadIndex[r] -= wordStart;
