@@ -140,6 +140,15 @@ export class RecordScanner {
   }
 
   #decode(): void {
+    // A pass ends early when it must drop a number of bytes that is not a whole word (resynchronising
+    // on a window header at an odd offset); the next pass then starts aligned on that header.
+    while (this.#decodePass()) {
+      // the loop body is the pass itself
+    }
+  }
+
+  /** Decodes what the working buffer holds; returns whether another pass is needed. */
+  #decodePass(): boolean {
     const words = this.#words;
     const batch = this.#batch;
     // Columns in locals: the record loop touches typed arrays only.
@@ -155,6 +164,8 @@ export class RecordScanner {
     const base = this.#base;
     let w = 0;
     let n = 0;
+    /** Bytes to drop at the end of this pass when that is not a whole number of words, or -1. */
+    let dropBytes = -1;
     for (;;) {
       if (this.#discardLeft > 0) {
         const k = Math.min(this.#discardLeft >>> 2, nWords - w);
@@ -169,8 +180,17 @@ export class RecordScanner {
         if (words[w] !== CPU_CHANGE_HEADER || !this.#plausibleWindow(words[w + 1], words[w + 2], base + w * 4)) {
           if (!this.#started) this.#notXentrace();
           if (this.#skipFrom < 0) this.#skipFrom = base + w * 4;
-          w++;
-          continue;
+          // The next window header may sit at any byte (a file spliced at an odd offset): look for its
+          // bytes, not only for aligned words.
+          const next = this.#findHeaderBytes(w * 4 + 1);
+          if (next >= 0 && (next & 3) === 0) {
+            w = next >>> 2;
+            continue;
+          }
+          // Drop everything before it (or all but the last 3 bytes, which may start one) and realign.
+          const drop = next >= 0 ? next : this.#fill - 3;
+          if (drop > w * 4) dropBytes = drop;
+          break;
         }
         if (this.#skipFrom >= 0) this.#reportSkip(base + w * 4);
         this.#started = true;
@@ -273,12 +293,25 @@ export class RecordScanner {
       batch.length = 0;
     }
     // Keep the unconsumed tail (at most one record or header, plus a partial word) for the next push.
-    const consumed = w * 4;
+    const consumed = dropBytes >= 0 ? dropBytes : w * 4;
     if (consumed > 0) {
       this.#bytes.copyWithin(0, consumed, this.#fill);
       this.#fill -= consumed;
       this.#base += consumed;
     }
+    return dropBytes >= 0 && this.#fill >= 12;
+  }
+
+  /** Byte position in the working buffer of the next CPU_CHANGE header's bytes (03 f0 01 20), or -1. */
+  #findHeaderBytes(from: number): number {
+    const bytes = this.#bytes;
+    const end = this.#fill - 3;
+    for (let p = from; p < end; p++) {
+      p = bytes.indexOf(0x03, p);
+      if (p < 0 || p >= end) return -1;
+      if (bytes[p + 1] === 0xf0 && bytes[p + 2] === 0x01 && bytes[p + 3] === 0x20) return p;
+    }
+    return -1;
   }
 
   #plausibleHeader(pcpu: number, bytes: number): boolean {
