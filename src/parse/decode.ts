@@ -11,6 +11,8 @@ import { toByteSource } from '../core/io.js';
 import type { ByteInput, ByteSource } from '../core/io.js';
 import { decompressChunks } from './compress/index.js';
 import { CpuMerger } from './merger.js';
+import { ReadCache } from './read-cache.js';
+import type { ReadAt } from './read-cache.js';
 import { RecordScanner } from './scanner.js';
 import { describeMagic, detectCompression } from './sniff.js';
 import type { Compression } from './sniff.js';
@@ -189,7 +191,7 @@ export async function forEachRecordBatch(
       if (opened.seekable.size === 0) emptyInput();
       const index = await indexWindows(opened.seekable.size, opened.seekable.readAt);
       if (index.clean) {
-        await mergeExact(index.pcpus, opened.seekable.readAt, new CpuMerger(mergerOptions), diagnostics, options.backpressure);
+        await mergeExact(index.pcpus, opened.seekable.size, opened.seekable.readAt, new CpuMerger(mergerOptions), diagnostics, options.backpressure);
         return { merge: 'exact', compression: 'none', bytes: opened.seekable.size, diagnostics };
       }
       // A damaged file: the stream path resynchronises and reports where.
@@ -214,7 +216,8 @@ const EXACT_READ_BYTES = 256 * 1024;
 
 async function mergeExact(
   pcpus: readonly PcpuWindows[],
-  readAt: (offset: number, length: number) => Promise<Uint8Array>,
+  size: number,
+  readAt: ReadAt,
   merger: CpuMerger,
   diagnostics: Diagnostics,
   backpressure: (() => Promise<void> | undefined) | undefined,
@@ -231,14 +234,16 @@ async function mergeExact(
     const scanner = new RecordScanner({ onBatch: (batch) => merger.append(batch), diagnostics, bufferBytes: 64 * 1024 });
     readers.set(windows.pcpu, { windows, scanner, window: 0, within: 0 });
   }
+  const cache = new ReadCache(readAt, size);
   // Reads the next piece of one pCPU's windows; false when that pCPU has no more.
   const refill = async (reader: Reader): Promise<boolean> => {
     const { offsets, lengths } = reader.windows;
     let budget = EXACT_READ_BYTES;
     while (budget > 0 && reader.window < offsets.length) {
-      const length = lengths[reader.window];
-      const at = offsets[reader.window] + reader.within;
-      const bytes = await readAt(at, Math.min(budget, length - reader.within));
+      const length = lengths[reader.window]!;
+      const at = offsets[reader.window]! + reader.within;
+      const want = Math.min(budget, length - reader.within);
+      const bytes = cache.cached(at, want) ?? (await cache.read(at, want));
       if (bytes.length === 0) {
         // The input ended before its index said (a file that shrank): finish this pCPU as truncated.
         reader.window = offsets.length;

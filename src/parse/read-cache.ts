@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+/**
+ * ReadCache: large reads shared by the per-pCPU readers of the exact merge.
+ * @module
+ */
+
+/** Reads `length` bytes at `offset` of a seekable input (fewer at its end). */
+export type ReadAt = (offset: number, length: number) => Promise<Uint8Array>;
+
+interface Block {
+  /** Set once the read finished. */
+  bytes: Uint8Array | undefined;
+  readonly pending: Promise<Uint8Array>;
+  /** Whether a reader used it yet (its first use reads the next block ahead). */
+  used: boolean;
+}
+
+/**
+ * The exact merge reads each pCPU's windows separately, but xentrace writes the windows of all pCPUs
+ * round by round, so the readers move through the same region of the file together. The file is read
+ * in aligned blocks that serve every reader, which turns one read per window (slow on traces of small
+ * windows) into one per block; the block after one in use is read ahead, so reading overlaps decoding.
+ * A read returns at most the rest of its block: callers loop. Memory: at most `maxBlocks` blocks.
+ */
+export class ReadCache {
+  readonly #readAt: ReadAt;
+  readonly #size: number;
+  readonly #blockBytes: number;
+  readonly #maxBlocks: number;
+  /** Blocks by block number (offset / blockBytes), in the order they were read. */
+  readonly #blocks = new Map<number, Block>();
+
+  constructor(readAt: ReadAt, size: number, blockBytes = 1 << 20, maxBlocks = 8) {
+    this.#readAt = readAt;
+    this.#size = size;
+    this.#blockBytes = blockBytes;
+    this.#maxBlocks = maxBlocks;
+  }
+
+  /**
+   * Up to `length` bytes at `offset` (at least one, at most to the end of its block) when the block
+   * holding `offset` is already read: no promise on this path.
+   */
+  cached(offset: number, length: number): Uint8Array | undefined {
+    const number = Math.floor(offset / this.#blockBytes);
+    const block = this.#blocks.get(number);
+    if (block?.bytes === undefined) return undefined;
+    return this.#slice(block, block.bytes, number, offset, length);
+  }
+
+  /** Up to `length` bytes at `offset`, at most to the end of its block; empty only past the end of the input. */
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const number = Math.floor(offset / this.#blockBytes);
+    const block = this.#blocks.get(number) ?? this.#load(number);
+    const bytes = block.bytes ?? (await block.pending);
+    return this.#slice(block, bytes, number, offset, length);
+  }
+
+  #slice(block: Block, bytes: Uint8Array, number: number, offset: number, length: number): Uint8Array {
+    if (!block.used) {
+      // First use: readers move forward, so read the next block ahead.
+      block.used = true;
+      const next = number + 1;
+      if (next * this.#blockBytes < this.#size && !this.#blocks.has(next)) this.#load(next);
+    }
+    const from = offset - number * this.#blockBytes;
+    return bytes.subarray(from, Math.min(from + length, bytes.length));
+  }
+
+  #load(number: number): Block {
+    const blocks = this.#blocks;
+    if (blocks.size >= this.#maxBlocks) {
+      // Evict the oldest block whose read finished (a reader may be waiting on the others).
+      for (const [old, block] of blocks) {
+        if (block.bytes !== undefined) {
+          blocks.delete(old);
+          break;
+        }
+      }
+    }
+    const at = number * this.#blockBytes;
+    const block: Block = {
+      bytes: undefined,
+      used: false,
+      pending: this.#readAt(at, Math.min(this.#blockBytes, this.#size - at)).then((bytes) => (block.bytes = bytes)),
+    };
+    blocks.set(number, block);
+    return block;
+  }
+}
