@@ -221,11 +221,11 @@ export class RecordScanner {
         }
         const tscWords = (header >>> 31) * 2;
         const size = 1 + tscWords + ((header >>> 28) & 7);
-        if (w + size > windowEnd) {
-          crossed = true;
+        if (w + size > limit) {
+          // Past the window's end (corruption) or past the bytes received so far (wait for more).
+          if (w + size > windowEnd) crossed = true;
           break;
         }
-        if (w + size > nWords) break;
         let flags = first ? WINDOW_START : 0;
         first = false;
         if (tscWords !== 0) {
