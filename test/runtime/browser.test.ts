@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+// The built package in headless Chromium (Debian's chromium; .ci/run installs it): the same statistics
+// and merged order as under Node, from bytes, a Blob, a Web stream and gzip.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const hasChromium = existsSync(chromium);
+const built = existsSync(join(root, 'dist', 'index.js'));
+if (!hasChromium) console.warn(`browser runtime test skipped: ${chromium} is absent (apt-get install chromium, or set CHROMIUM)`);
+
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript' };
+
+describe('browser', () => {
+  it.skipIf(!hasChromium || !built)('decodes the demo trace exactly as Node does', async () => {
+    const trace = new Uint8Array(readFileSync(join(root, 'demo', 'domain-create-small.xentrace')));
+    const gzipped = gzipSync(trace);
+    let deliver: (body: string) => void = () => {};
+    const posted = new Promise<string>((resolve) => (deliver = resolve));
+    // Serves the repository read-only (dist, node_modules, the page) plus the two inputs, and takes the result.
+    const server = createServer((request, response) => {
+      const url = new URL(request.url ?? '/', 'http://localhost');
+      if (request.method === 'POST' && url.pathname === '/result') {
+        let body = '';
+        request.on('data', (part: Buffer) => (body += part.toString('utf8')));
+        request.on('end', () => {
+          response.end('ok');
+          deliver(body);
+        });
+        return;
+      }
+      const generated: Record<string, Uint8Array> = { '/trace.xentrace': trace, '/trace.xentrace.gz': gzipped };
+      const file = normalize(join(root, decodeURIComponent(url.pathname)));
+      const body = generated[url.pathname] ?? (file.startsWith(root) && existsSync(file) ? readFileSync(file) : undefined);
+      if (body === undefined) {
+        response.statusCode = 404;
+        response.end();
+        return;
+      }
+      response.setHeader('content-type', TYPES[extname(url.pathname)] ?? 'application/octet-stream');
+      response.end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const profile = mkdtempSync(join(tmpdir(), 'xenspan-chromium-'));
+    const browser = spawn(
+      chromium,
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--disable-dev-shm-usage',
+        `--user-data-dir=${profile}`,
+        `http://127.0.0.1:${port}/test/runtime/browser.html`,
+      ],
+      { stdio: 'ignore' },
+    );
+    try {
+      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no result from Chromium in 90 s')), 90_000));
+      const fromBrowser = JSON.parse(await Promise.race([posted, timeout])) as Record<string, unknown>;
+      expect(fromBrowser.error).toBeUndefined();
+      expect(fromBrowser.runtime).toMatch(/Chrome/);
+      const { smoke } = (await import(join(root, 'test', 'runtime', 'smoke.mjs'))) as {
+        smoke: (trace: Uint8Array, gzipped: Uint8Array) => Promise<Record<string, unknown>>;
+      };
+      const fromNode = await smoke(trace, new Uint8Array(gzipped));
+      for (const key of Object.keys(fromNode)) expect(fromBrowser[key], key).toEqual(fromNode[key]);
+      expect(fromNode.fromGzip).toEqual(fromNode.fromBytes);
+      expect(fromNode.exact).toEqual(fromNode.stream);
+    } finally {
+      browser.kill('SIGKILL');
+      server.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
+});
