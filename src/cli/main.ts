@@ -12,7 +12,6 @@ import { EVENT_CLASSES } from '../core/classes.js';
 import { DIAGNOSTICS } from '../core/diagnostics.js';
 import type { Diagnostics } from '../core/diagnostics.js';
 import { XenspanError } from '../core/errors.js';
-import { decodeTrace } from '../core/pipeline.js';
 import { readTraceStats } from '../parse/stats.js';
 import type { TraceOptions } from '../core/pipeline.js';
 import { parseCpuHz } from '../clock/hz.js';
@@ -203,6 +202,8 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
   const source = await openSource(path);
   let diagnostics: Diagnostics | undefined;
   try {
+    // Loaded here, not at start-up: the pipeline validates its options with zod, which `stats` does not need.
+    const { decodeTrace } = await import('../core/pipeline.js');
     const { setup } = await decodeTrace(source, (batch, run) => formatter.format(batch, run, emit), {
       ...common,
       filter,
