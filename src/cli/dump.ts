@@ -5,8 +5,9 @@
  */
 import { EVENT_MASK, RECORD_FLAGS, u64Of } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
-import { formatFields } from '../core/catalogue/index.js';
+import { writeFields } from '../core/catalogue/index.js';
 import type { TraceRun } from '../core/pipeline.js';
+import type { LineWriter } from './output.js';
 
 const TWO_32 = 4294967296;
 const SAFE_HI = 1 << 21; // hi·2^32 + lo stays below 2^53
@@ -21,10 +22,6 @@ export interface DumpFormatOptions {
   readonly fromNs?: number;
   /** Keep only records at or before this many ns from time zero (needs hz). */
   readonly toNs?: number;
-}
-
-function tscText(hi: number, lo: number): string {
-  return hi < SAFE_HI ? String(hi * TWO_32 + lo) : String(u64Of(hi, lo));
 }
 
 /**
@@ -46,8 +43,11 @@ export class DumpFormatter {
     this.#options = options;
   }
 
-  /** Appends the lines of a batch to `out`. */
-  format(batch: RecordBatch, run: TraceRun, out: (line: string) => void): void {
+  /**
+   * Writes the lines of a batch to `out`. `startLine` runs before each line (the caller's `--limit`
+   * throws from it).
+   */
+  format(batch: RecordBatch, run: TraceRun, out: LineWriter, startLine: () => void): void {
     const { catalogue } = run.setup;
     if (!this.#originSet && run.originTsc !== undefined) {
       this.#originHi = Number(run.originTsc >> 32n);
@@ -58,51 +58,105 @@ export class DumpFormatter {
     const nsPerCycle = hz === undefined ? 0 : 1e9 / hz;
     const fromNs = this.#options.fromNs ?? -Infinity;
     const toNs = this.#options.toNs ?? Infinity;
+    const raw = this.#options.raw === true;
     const subject = this.#subject;
     const context = run.context;
     for (let i = 0; i < batch.length; i++) {
-      const header = batch.header[i];
+      const header = batch.header[i]!;
       const event = header & EVENT_MASK;
       const count = (header >>> 28) & 7;
-      const start = batch.payloadIndex[i];
-      const hi = batch.tscHi[i];
-      const lo = batch.tscLo[i];
-      let time = '-';
+      const start = batch.payloadIndex[i]!;
+      const hi = batch.tscHi[i]!;
+      const lo = batch.tscLo[i]!;
+      let ns = NaN;
       if (hz !== undefined) {
         // The difference is exact in doubles: both halves are subtracted separately.
-        const ns = ((hi - this.#originHi) * TWO_32 + (lo - this.#originLo)) * nsPerCycle;
+        ns = ((hi - this.#originHi) * TWO_32 + (lo - this.#originLo)) * nsPerCycle;
         if (ns < fromNs || ns > toNs) continue;
-        time = ns.toFixed(0);
       }
-      const flags = batch.flags[i];
-      const mark =
+      startLine();
+      // Column 1: ns since time zero, right-aligned in 13 (`-` without a TSC frequency).
+      if (hz === undefined) {
+        out.padTo(12);
+        out.char(DASH);
+      } else {
+        const rounded = Math.round(ns);
+        if (ns >= 0 && rounded < SAFE_INTEGER) out.integer(rounded, 13);
+        else rightAligned(out, ns.toFixed(0), 13); // negative (a borrowed TSC) or huge
+      }
+      out.char(SPACE);
+      // Column 2: the TSC, right-aligned in 15, and its mark.
+      if (hi < SAFE_HI) out.integer(hi * TWO_32 + lo, 15);
+      else rightAligned(out, String(u64Of(hi, lo)), 15);
+      const flags = batch.flags[i]!;
+      out.char(
         (flags & RECORD_FLAGS.tscBackwards) !== 0
-          ? '!'
+          ? 0x21 // !
           : (flags & RECORD_FLAGS.borrowedTsc) !== 0
-            ? '^'
+            ? 0x5e // ^
             : (flags & RECORD_FLAGS.inheritedTsc) !== 0
-              ? '~'
-              : ' ';
-      const pcpu = batch.pcpu[i];
-      let who: string;
-      if (catalogue.subject(event, batch.words, start, count, subject)) {
-        who = subject[1] >= 0 ? `d${subject[0]}v${subject[1]}` : `d${subject[0]}`;
-      } else {
-        const domid = context === undefined ? -1 : context.domid[i];
-        who = domid >= 0 ? `[d${domid}v${context!.vcpu[i]}]` : '-';
-      }
-      let detail: string;
-      if (this.#options.raw === true) {
-        const words: string[] = [];
-        for (let k = 0; k < count; k++) words.push(`0x${batch.words[start + k].toString(16).padStart(8, '0')}`);
-        detail = `event=0x${event.toString(16).padStart(8, '0')} words=[${words.join(' ')}]`;
-      } else {
-        detail = formatFields(catalogue.decode(event, batch.words, start, count));
-      }
-      const name = catalogue.nameOf(event);
-      out(
-        `${time.padStart(13)} ${tscText(hi, lo).padStart(15)}${mark} p${String(pcpu).padEnd(3)} ${who.padEnd(10)} ${name}${detail === '' ? '' : ` ${detail}`}`,
+              ? 0x7e // ~
+              : SPACE,
       );
+      // Column 3: p<pcpu>, left-aligned in 4.
+      out.char(SPACE);
+      out.char(0x70); // p
+      const pcpuAt = out.column;
+      out.integer(batch.pcpu[i]!);
+      out.padTo(pcpuAt + 3);
+      // Column 4: the subject, left-aligned in 10.
+      out.char(SPACE);
+      const whoAt = out.column;
+      if (catalogue.subject(event, batch.words, start, count, subject)) {
+        out.char(0x64); // d
+        out.integer(subject[0]!);
+        if (subject[1]! >= 0) {
+          out.char(0x76); // v
+          out.integer(subject[1]!);
+        }
+      } else {
+        const domid = context === undefined ? -1 : context.domid[i]!;
+        if (domid >= 0) {
+          out.char(0x5b); // [
+          out.char(0x64);
+          out.integer(domid);
+          out.char(0x76);
+          out.integer(context!.vcpu[i]!);
+          out.char(0x5d); // ]
+        } else {
+          out.char(DASH);
+        }
+      }
+      out.padTo(whoAt + 10);
+      // Event name and fields.
+      out.char(SPACE);
+      out.text(catalogue.nameOf(event));
+      if (raw) {
+        out.text(' event=');
+        out.hex32(event);
+        out.text(' words=[');
+        for (let k = 0; k < count; k++) {
+          if (k > 0) out.char(SPACE);
+          out.hex32(batch.words[start + k]!);
+        }
+        out.char(0x5d); // ]
+      } else {
+        const fields = catalogue.decode(event, batch.words, start, count);
+        if (fields.length > 0) {
+          out.char(SPACE);
+          writeFields(fields, out);
+        }
+      }
+      out.endLine();
     }
   }
+}
+
+const SPACE = 0x20;
+const DASH = 0x2d;
+const SAFE_INTEGER = 2 ** 53;
+
+function rightAligned(out: LineWriter, text: string, width: number): void {
+  out.padTo(out.column + width - text.length);
+  out.text(text);
 }

@@ -194,17 +194,16 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
   });
   const writer = new LineWriter(io.stdout);
   let lines = 0;
-  const emit = (line: string): void => {
+  const startLine = (): void => {
     if (lines >= limit) throw STOP;
     lines++;
-    writer.line(line);
   };
   const source = await openSource(path);
   let diagnostics: Diagnostics | undefined;
   try {
     // Loaded here, not at start-up: the pipeline validates its options with zod, which `stats` does not need.
     const { decodeTrace } = await import('../core/pipeline.js');
-    const { setup } = await decodeTrace(source, (batch, run) => formatter.format(batch, run, emit), {
+    const { setup } = await decodeTrace(source, (batch, run) => formatter.format(batch, run, writer, startLine), {
       ...common,
       filter,
       trackContext: true,

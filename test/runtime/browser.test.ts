@@ -66,8 +66,13 @@ describe('browser', () => {
         `--user-data-dir=${profile}`,
         `http://127.0.0.1:${port}/test/runtime/browser.html`,
       ],
-      { stdio: 'ignore' },
+      // Its own process group, so that the renderer and helper processes end with it.
+      { stdio: 'ignore', detached: true },
     );
+    const exited = new Promise<void>((resolve) => {
+      browser.once('exit', () => resolve());
+      browser.once('error', () => resolve());
+    });
     try {
       const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no result from Chromium in 90 s')), 90_000));
       const fromBrowser = JSON.parse(await Promise.race([posted, timeout])) as Record<string, unknown>;
@@ -81,9 +86,15 @@ describe('browser', () => {
       expect(fromNode.fromGzip).toEqual(fromNode.fromBytes);
       expect(fromNode.exact).toEqual(fromNode.stream);
     } finally {
-      browser.kill('SIGKILL');
+      try {
+        process.kill(-browser.pid!, 'SIGKILL');
+      } catch {
+        browser.kill('SIGKILL'); // the group is already gone
+      }
+      await exited;
       server.close();
-      rmSync(profile, { recursive: true, force: true });
+      // Best effort: a helper process may still be flushing into the profile for a moment.
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     }
   });
 });

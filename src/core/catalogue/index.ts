@@ -139,23 +139,64 @@ export function createCatalogue(options: CatalogueOptions = {}): EventCatalogue 
   };
 }
 
-function formatValue(field: DecodedField): string {
-  const { value } = field;
-  if (typeof value === 'string') return value.replace(/\s/g, '_');
-  if (field.hex === true) {
-    return typeof value === 'bigint'
-      ? `0x${BigInt.asUintN(64, value).toString(16).padStart(16, '0')}`
-      : `0x${(value >>> 0).toString(16).padStart(8, '0')}`;
-  }
-  return String(value);
+/** Where {@link writeFields} puts the text of decoded fields (a string builder, or an output buffer). */
+export interface FieldTextWriter {
+  /** Text as it is. */
+  text(value: string): void;
+  /** A number as String() writes it. */
+  integer(value: number): void;
+  /** One ASCII character. */
+  char(code: number): void;
+  /** A 32-bit value as 0x and 8 lowercase hex digits. */
+  hex32(value: number): void;
 }
 
+const WHITESPACE = /\s/;
+const SPACE = 0x20;
+const EQUALS = 0x3d;
+
 /**
- * One stable, greppable text: `name=value` pairs separated by single spaces; hex fields as 0x%08x (64-bit:
- * 0x%016x); strings without spaces (replace spaces with _).
+ * Writes fields as one stable, greppable text: `name=value` pairs separated by single spaces; hex fields
+ * as 0x%08x (64-bit: 0x%016x); strings without whitespace (each replaced by _). The one place that
+ * decides how a field reads as text; {@link formatFields} gives it as a string.
  */
+export function writeFields(fields: readonly DecodedField[], out: FieldTextWriter): void {
+  for (let f = 0; f < fields.length; f++) {
+    const { name, value, hex } = fields[f]!;
+    if (f > 0) out.char(SPACE);
+    out.text(name);
+    out.char(EQUALS);
+    if (typeof value === 'number') {
+      if (hex === true) out.hex32(value);
+      else out.integer(value);
+    } else if (typeof value === 'string') {
+      out.text(WHITESPACE.test(value) ? value.replace(/\s/g, '_') : value);
+    } else {
+      out.text(hex === true ? `0x${BigInt.asUintN(64, value).toString(16).padStart(16, '0')}` : String(value));
+    }
+  }
+}
+
+/** Builds the text of {@link writeFields} as a string. */
+class FieldString implements FieldTextWriter {
+  value = '';
+  text(value: string): void {
+    this.value += value;
+  }
+  integer(value: number): void {
+    this.value += String(value);
+  }
+  char(code: number): void {
+    this.value += String.fromCharCode(code);
+  }
+  hex32(value: number): void {
+    this.value += `0x${(value >>> 0).toString(16).padStart(8, '0')}`;
+  }
+}
+
+/** The text of {@link writeFields} as a string. */
 export function formatFields(fields: readonly DecodedField[]): string {
-  let text = '';
-  for (const field of fields) text += `${text === '' ? '' : ' '}${field.name}=${formatValue(field)}`;
-  return text;
+  const out = new FieldString();
+  writeFields(fields, out);
+  return out.value;
 }
