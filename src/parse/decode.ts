@@ -211,8 +211,15 @@ export async function forEachRecordBatch(
   }
 }
 
-/** Bytes read per refill of one pCPU in exact mode. */
-const EXACT_READ_BYTES = 256 * 1024;
+/**
+ * Bytes of its windows one pCPU reads per refill in exact mode: at most 256 KiB, and together about
+ * 4 MiB. A reader runs that far ahead of the others in the file, so the total also bounds how far
+ * apart the readers are, which must stay within the ReadCache's 8 blocks of 1 MiB (else blocks are
+ * read again and again), and it bounds the merge's queues whatever the number of pCPUs.
+ */
+function exactReadBytes(pcpuCount: number): number {
+  return Math.max(16 * 1024, Math.min(256 * 1024, Math.floor((4 << 20) / Math.max(1, pcpuCount))));
+}
 
 async function mergeExact(
   pcpus: readonly PcpuWindows[],
@@ -235,10 +242,11 @@ async function mergeExact(
     readers.set(windows.pcpu, { windows, scanner, window: 0, within: 0 });
   }
   const cache = new ReadCache(readAt, size);
+  const readBytes = exactReadBytes(pcpus.length);
   // Reads the next piece of one pCPU's windows; false when that pCPU has no more.
   const refill = async (reader: Reader): Promise<boolean> => {
     const { offsets, lengths } = reader.windows;
-    let budget = EXACT_READ_BYTES;
+    let budget = readBytes;
     while (budget > 0 && reader.window < offsets.length) {
       const length = lengths[reader.window]!;
       const at = offsets[reader.window]! + reader.within;

@@ -93,10 +93,8 @@ export class PcpuQueue {
     for (let r = 0; r < count; r++) target[t + r] = source[from + r] + shift;
     this.wordTail += spanWords;
     this.tail = t + count;
-    // Rows that waited for a TSC to borrow may get one now: key them again with the rest.
-    const keyFrom = this.pendingBorrow >= 0 ? this.pendingBorrow : t;
-    if (hasBorrowed || this.pendingBorrow >= 0) this.#trackBorrowed(t, this.tail);
-    this.#computeKeys(keyFrom, this.tail, baseHi, baseLo);
+    this.#computeKeys(t, this.tail, baseHi, baseLo);
+    if (hasBorrowed || this.pendingBorrow >= 0) this.#trackBorrowed(t, this.tail, baseHi, baseLo);
   }
 
   #computeKeys(from: number, to: number, baseHi: number, baseLo: number): void {
@@ -106,8 +104,13 @@ export class PcpuQueue {
     for (let r = from; r < to; r++) keys[r] = (hi[r] - baseHi) * TWO_32 + (lo[r] - baseLo);
   }
 
-  /** Gives rows still waiting to borrow a TSC the value 0 (no TSC ever came on this pCPU). */
+  /**
+   * Gives rows still waiting to borrow a TSC the value 0 (no TSC came on this pCPU): they come before
+   * every record with a TSC, whatever the merger's base (which may not even exist yet).
+   */
   settleBorrowed(): void {
+    if (this.pendingBorrow < 0) return;
+    this.keys.fill(-Infinity, this.pendingBorrow, this.tail);
     this.pendingBorrow = -1;
   }
 
@@ -118,16 +121,18 @@ export class PcpuQueue {
     this.wordTail = 0;
   }
 
-  #trackBorrowed(from: number, to: number): void {
+  #trackBorrowed(from: number, to: number, baseHi: number, baseLo: number): void {
     for (let r = from; r < to; r++) {
       if ((this.flags[r] & BORROWED) !== 0) {
         if (this.pendingBorrow < 0) this.pendingBorrow = r;
       } else if (this.pendingBorrow >= 0 && this.header[r] >>> 31 === 1) {
-        // The first own TSC after records that had none: they take it.
+        // The first own TSC after records that had none: they take it, and its key (the base exists now:
+        // the merger sets it from the first record with a TSC, before appending).
         for (let b = this.pendingBorrow; b < r; b++) {
           this.tscLo[b] = this.tscLo[r];
           this.tscHi[b] = this.tscHi[r];
         }
+        this.#computeKeys(this.pendingBorrow, r, baseHi, baseLo);
         this.pendingBorrow = -1;
       }
     }

@@ -84,6 +84,9 @@ export class ReadCache {
       used: false,
       pending: this.#readAt(at, Math.min(this.#blockBytes, this.#size - at)).then((bytes) => (block.bytes = bytes)),
     };
+    // A read ahead may fail before any reader awaits it: the reader that does gets the error; until then
+    // it must not count as an unhandled rejection (which ends a Node process).
+    block.pending.catch(() => undefined);
     blocks.set(number, block);
     return block;
   }

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { ByteSource } from '../../src/core/io.js';
 import { fromBytes } from '../../src/core/io.js';
 import { ReadCache } from '../../src/parse/read-cache.js';
+import { decodeRecords, forEachRecordBatch } from '../../src/parse/decode.js';
 import { mergedRows } from '../support/decode.js';
 import { EV, TraceBuilder, runstateWord } from '../support/trace-builder.js';
 
@@ -74,5 +75,60 @@ describe('exact merge over a slow seekable source', () => {
     expect(log.length).toBeLessThan(200);
     const read = log.reduce((sum, [, length]) => sum + length, 0);
     expect(read).toBeLessThan(bytes.length * 2.5);
+  });
+
+  it('keeps the readers of many pCPUs within the cache, so the file is read about once', async () => {
+    // 40 pCPUs of 8 KiB windows: with 256 KiB read per pCPU the readers would be 10 MiB apart, more than
+    // the 8 blocks of the cache, and blocks would be read again and again.
+    const builder = new TraceBuilder();
+    const perWindow = 8192 / 16;
+    for (let round = 0; round < 40; round++) {
+      for (let pcpu = 0; pcpu < 40; pcpu++) {
+        const records = [];
+        for (let k = 0; k < perWindow; k++) {
+          records.push({ event: EV.runstate(1, 0), tsc: BigInt(1_000_000 + round * 100_000 + k * 100 + pcpu), words: [pcpu] });
+        }
+        builder.window(pcpu, records);
+      }
+    }
+    const bytes = builder.bytes();
+    const log: Array<[number, number]> = [];
+    const memory = fromBytes(bytes);
+    const source: ByteSource = { name: 'slow', size: bytes.length, chunks: () => memory.chunks(), readAt: slowReadAt(bytes, log) };
+    let records = 0;
+    const report = await forEachRecordBatch(source, (batch) => (records += batch.length), { merge: 'exact' });
+    expect(report.merge).toBe('exact');
+    expect(records).toBe(40 * 40 * perWindow);
+    const read = log.reduce((sum, [, length]) => sum + length, 0);
+    expect(read).toBeLessThan(bytes.length * 2.5); // the window index, then each block once or so
+  });
+
+  it('reports a read that fails ahead of the readers as the run\'s error, not as an unhandled rejection', async () => {
+    const builder = new TraceBuilder();
+    for (let round = 0; round < 60000; round++) {
+      for (const pcpu of [0, 1]) builder.window(pcpu, [{ event: EV.runstate(1, 0), tsc: BigInt(1000 + round * 10 + pcpu), words: [round] }]);
+    }
+    const bytes = builder.bytes();
+    const memory = fromBytes(bytes);
+    const source: ByteSource = {
+      name: 'flaky',
+      size: bytes.length,
+      chunks: () => memory.chunks(),
+      readAt: async (offset, length) => {
+        if (offset === 1 << 20) throw new Error('EIO in the second MiB');
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        return bytes.subarray(offset, Math.min(bytes.length, offset + length));
+      },
+    };
+    let records = 0;
+    const consume = async () => {
+      // A slow consumer: the block after the first is read ahead, and fails, long before it is needed.
+      for await (const batch of decodeRecords(source, { merge: 'exact', batchSize: 100 })) {
+        records += batch.length;
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    };
+    await expect(consume()).rejects.toThrow('EIO in the second MiB');
+    expect(records).toBeGreaterThan(0);
   });
 });

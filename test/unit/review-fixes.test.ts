@@ -138,3 +138,19 @@ describe('consumers and platform edges', () => {
     expect(JSON.parse(piped.stdout).records).toBe(63922);
   });
 });
+
+describe('records without any TSC on the first pCPU read (exact merge)', () => {
+  it('come first, in file order, as in stream mode, before the merger has a base TSC', async () => {
+    const T = 1_000_000_000_000n;
+    const event = EV.runstate(1, 0);
+    const bytes = new TraceBuilder()
+      .window(0, [{ event, words: [1] }, { event, words: [2] }])
+      .window(1, [{ event, tsc: T, words: [3] }, { event, tsc: T + 10n, words: [4] }, { event, tsc: T + 20n, words: [5] }])
+      .window(0, [{ event, words: [6] }, { event, words: [7] }])
+      .bytes();
+    const exact = await mergedRows(bytes, { merge: 'exact' });
+    const stream = await mergedRows(bytes, { merge: 'stream' });
+    expect(exact.rows.map((r) => r.words[0])).toEqual([1, 2, 6, 7, 3, 4, 5]);
+    expect(exact.rows).toEqual(stream.rows);
+  });
+});
