@@ -10,6 +10,7 @@
  * // 'domid=2 vcpu=1 old_state=runnable new_state=running'
  * @module
  */
+import { EVENT_MASK } from '../batch.js';
 import { classOf } from '../classes.js';
 import { genDecoders } from './gen.js';
 import { hvmDecoders } from './hvm.js';
@@ -45,7 +46,6 @@ export { hypercallName } from './names.js';
 export { runstateEvent } from './sched.js';
 export { PV_HYPERCALL_SUBCALL, PV_HYPERCALL_V2 } from './pv.js';
 
-const EVENT_MASK = 0x0fffffff;
 /** Unknown-id names kept per catalogue; bounded so hostile input cannot grow it without limit. */
 const UNKNOWN_NAME_CACHE = 4096;
 
