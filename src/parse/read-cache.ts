@@ -67,6 +67,26 @@ export class ReadCache {
     return bytes.subarray(from, Math.min(from + length, bytes.length));
   }
 
+  /**
+   * Reads `length` bytes, asking again after a short read: a source may return fewer bytes than asked
+   * before its end (an HTTP range reader, say), and a short block would silently cut the pCPUs reading it.
+   * Stops early only when the source gives nothing (the input ended before its size said).
+   */
+  async #readFully(at: number, length: number): Promise<Uint8Array> {
+    const first = await this.#readAt(at, length);
+    if (first.length >= length || first.length === 0) return first;
+    const whole = new Uint8Array(length);
+    whole.set(first);
+    let got = first.length;
+    while (got < length) {
+      const more = await this.#readAt(at + got, length - got);
+      if (more.length === 0) break;
+      whole.set(more.subarray(0, length - got), got);
+      got += more.length;
+    }
+    return got === length ? whole : whole.subarray(0, got);
+  }
+
   #load(number: number): Block {
     const blocks = this.#blocks;
     if (blocks.size >= this.#maxBlocks) {
@@ -82,7 +102,7 @@ export class ReadCache {
     const block: Block = {
       bytes: undefined,
       used: false,
-      pending: this.#readAt(at, Math.min(this.#blockBytes, this.#size - at)).then((bytes) => (block.bytes = bytes)),
+      pending: this.#readFully(at, Math.min(this.#blockBytes, this.#size - at)).then((bytes) => (block.bytes = bytes)),
     };
     // A read ahead may fail before any reader awaits it: the reader that does gets the error; until then
     // it must not count as an unhandled rejection (which ends a Node process).

@@ -36,6 +36,18 @@ describe('ReadCache', () => {
     expect((await cache.read(1000, 10)).length).toBe(0);
   });
 
+  it('asks again when the source returns fewer bytes than asked before its end', async () => {
+    const calls: Array<[number, number]> = [];
+    const stingy = async (offset: number, length: number) => {
+      calls.push([offset, length]);
+      return data.slice(offset, Math.min(data.length, offset + Math.min(length, 30)));
+    };
+    const cache = new ReadCache(stingy, data.length, 100, 4);
+    const piece = await cache.read(110, 80);
+    expect(Array.from(piece)).toEqual(Array.from(data.subarray(110, 190)));
+    expect(calls.slice(0, 4)).toEqual([[100, 100], [130, 70], [160, 40], [190, 10]]);
+  });
+
   it('shares a block still being read and keeps at most maxBlocks', async () => {
     const log: Array<[number, number]> = [];
     const cache = new ReadCache(slowReadAt(data, log), data.length, 100, 3);
