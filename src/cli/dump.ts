@@ -3,13 +3,12 @@
  * `xenspan dump`: one line per record in global time order.
  * @module
  */
-import { EVENT_MASK, RECORD_FLAGS, u64Of } from '../core/batch.js';
+import { EVENT_MASK, RECORD_FLAGS, tscDelta, u64Of } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import { writeFields } from '../core/catalogue/index.js';
 import type { TraceRun } from '../core/pipeline.js';
 import type { LineWriter } from './output.js';
 
-const TWO_32 = 4294967296;
 const SAFE_HI = 1 << 21; // hi·2^32 + lo stays below 2^53
 
 /** Options of the dump formatter. */
@@ -70,8 +69,7 @@ export class DumpFormatter {
       const lo = batch.tscLo[i]!;
       let ns = NaN;
       if (hz !== undefined) {
-        // The difference is exact in doubles: both halves are subtracted separately.
-        ns = ((hi - this.#originHi) * TWO_32 + (lo - this.#originLo)) * nsPerCycle;
+        ns = tscDelta(hi, lo, this.#originHi, this.#originLo) * nsPerCycle;
         if (ns < fromNs || ns > toNs) continue;
       }
       startLine();
@@ -82,12 +80,12 @@ export class DumpFormatter {
       } else {
         const rounded = Math.round(ns);
         if (ns >= 0 && rounded < SAFE_INTEGER) out.integer(rounded, 13);
-        else rightAligned(out, ns.toFixed(0), 13); // negative (a borrowed TSC) or huge
+        else out.alignedText(ns.toFixed(0), 13); // negative (a borrowed TSC) or huge
       }
       out.char(SPACE);
       // Column 2: the TSC, right-aligned in 15, and its mark.
-      if (hi < SAFE_HI) out.integer(hi * TWO_32 + lo, 15);
-      else rightAligned(out, String(u64Of(hi, lo)), 15);
+      if (hi < SAFE_HI) out.integer(tscDelta(hi, lo, 0, 0), 15);
+      else out.alignedText(String(u64Of(hi, lo)), 15);
       const flags = batch.flags[i]!;
       out.char(
         (flags & RECORD_FLAGS.tscBackwards) !== 0
@@ -155,8 +153,3 @@ export class DumpFormatter {
 const SPACE = 0x20;
 const DASH = 0x2d;
 const SAFE_INTEGER = 2 ** 53;
-
-function rightAligned(out: LineWriter, text: string, width: number): void {
-  out.padTo(out.column + width - text.length);
-  out.text(text);
-}

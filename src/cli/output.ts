@@ -15,8 +15,8 @@ export interface TextStream {
 
 /** Bytes written before a piece goes to the stream. */
 const PIECE_BYTES = 1 << 16;
-/** Room kept past PIECE_BYTES so that one number or padding never needs a check of its own. */
-const SLACK = 64;
+/** Room past PIECE_BYTES for the line that crosses it (a longer one grows the buffer). */
+const LINE_ROOM = 512;
 const SPACE = 0x20;
 const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 
@@ -27,7 +27,7 @@ const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
  */
 export class LineWriter implements FieldTextWriter {
   readonly #stream: TextStream;
-  #bytes = Buffer.allocUnsafe(PIECE_BYTES + SLACK);
+  #bytes = Buffer.allocUnsafe(PIECE_BYTES + LINE_ROOM);
   #at = 0;
   #lineStart = 0;
   #blocked: Promise<void> | undefined;
@@ -67,6 +67,12 @@ export class LineWriter implements FieldTextWriter {
     this.#bytes[this.#at++] = code;
   }
 
+  /** Appends text right-aligned in `width` columns, as `padStart` would. */
+  alignedText(value: string, width: number): void {
+    this.padTo(this.column + width - value.length);
+    this.text(value);
+  }
+
   /** Appends spaces up to `column` of the current line (none when already there). */
   padTo(column: number): void {
     while (this.column < column) this.char(SPACE);
@@ -79,9 +85,7 @@ export class LineWriter implements FieldTextWriter {
   integer(value: number, width = 0): void {
     if (!(value >= 0 && value <= Number.MAX_SAFE_INTEGER && Math.floor(value) === value)) {
       // Negative, fractional or huge: rare, so the general conversion.
-      const text = String(value);
-      for (let pad = width - text.length; pad > 0; pad--) this.char(SPACE);
-      this.text(text);
+      this.alignedText(String(value), width);
       return;
     }
     // 32-bit integer arithmetic throughout (twice as fast as on doubles): the low 8 digits and the rest
@@ -137,7 +141,7 @@ export class LineWriter implements FieldTextWriter {
   flush(): void {
     if (this.#at === 0) return;
     const piece = this.#bytes.subarray(0, this.#at);
-    this.#bytes = Buffer.allocUnsafe(PIECE_BYTES + SLACK);
+    this.#bytes = Buffer.allocUnsafe(PIECE_BYTES + LINE_ROOM);
     this.#lineStart -= this.#at;
     this.#at = 0;
     const ok = this.#stream.write(piece);
@@ -156,7 +160,7 @@ export class LineWriter implements FieldTextWriter {
     return this.#blocked;
   }
 
-  /** Makes room for `count` more bytes: a longer line than the slack grows the buffer. */
+  /** Makes room for `count` more bytes, growing the buffer for a very long line. */
   #room(count: number): void {
     if (this.#at + count <= this.#bytes.length) return;
     const grown = Buffer.allocUnsafe(Math.max(this.#bytes.length * 2, this.#at + count));

@@ -20,7 +20,7 @@
  * emulation, stime corrections at Xen's once-a-second calibration, runtimes wrapped at 2^32 ns.
  * @module
  */
-import { EVENT_MASK, RECORD_FLAGS, TRC_LOST_RECORDS } from '../core/batch.js';
+import { EVENT_MASK, RECORD_FLAGS, TRC_LOST_RECORDS, tscDelta } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 
 /** A TSC frequency fitted from scheduler records. */
@@ -135,7 +135,7 @@ export class CpuHzEstimator {
         this.#baseLo = tscLo[i];
         this.#hasBase = true;
       }
-      const tsc = (tscHi[i] - this.#baseHi) * 4294967296 + (tscLo[i] - this.#baseLo);
+      const tsc = tscDelta(tscHi[i]!, tscLo[i]!, this.#baseHi, this.#baseLo);
       if (wordCount >= 3 && this.#open[slot] === 1 && this.#nextDom[slot] === words[at] && this.#nextUnit[slot] === words[at + 1]) {
         const ns = (this.#winNs[slot] += words[at + 2]);
         this.#winPairs[slot] += 1;

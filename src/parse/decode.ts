@@ -251,6 +251,7 @@ async function mergeExact(
       const length = lengths[reader.window]!;
       const at = offsets[reader.window]! + reader.within;
       const want = Math.min(budget, length - reader.within);
+      // No await (a promise per window) when the block is already there.
       const bytes = cache.cached(at, want) ?? (await cache.read(at, want));
       if (bytes.length === 0) {
         // The input ended before its index said (a file that shrank): finish this pCPU as truncated.

@@ -3,7 +3,7 @@
  * CpuMerger: puts the records of all pCPUs into one global TSC order.
  * @module
  */
-import { EVENT_MASK, RECORD_FLAGS, TRC_TRACE_WRAP_BUFFER, createRecordBatch } from '../core/batch.js';
+import { EVENT_MASK, RECORD_FLAGS, TRC_TRACE_WRAP_BUFFER, createRecordBatch, tscDelta } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import { formatOffset } from '../core/diagnostics.js';
 import type { Diagnostics } from '../core/diagnostics.js';
@@ -30,7 +30,6 @@ const WINDOW_START = RECORD_FLAGS.windowStart;
 const BORROWED = RECORD_FLAGS.borrowedTsc;
 /** Rows of one pCPU held while waiting for its first TSC before they are released with TSC 0. */
 const MAX_WAITING_FOR_TSC = 1 << 16;
-const TWO_32 = 4294967296;
 /** Active queues up to which a linear scan picks the next run (measured faster than a heap for few pCPUs). */
 const LINEAR_SELECTION_MAX = 8;
 
@@ -152,18 +151,12 @@ export class CpuMerger {
       // xentrace's rounds are seen and no other pCPU's words are copied with it; in exact mode the batch
       // comes from one pCPU's scanner and its windows are close together.
       const pcpu = pcpus[i];
+      const endsRun = streaming ? WINDOW_START : 0;
       let end = i + 1;
       let rowFlags = flags[i];
-      if (streaming) {
-        while (end < n && pcpus[end] === pcpu && (headers[end] & mask) !== WRAP_HEADER_EVENT && (flags[end] & WINDOW_START) === 0) {
-          rowFlags |= flags[end];
-          end++;
-        }
-      } else {
-        while (end < n && pcpus[end] === pcpu && (headers[end] & mask) !== WRAP_HEADER_EVENT) {
-          rowFlags |= flags[end];
-          end++;
-        }
+      while (end < n && pcpus[end] === pcpu && (headers[end] & mask) !== WRAP_HEADER_EVENT && (flags[end] & endsRun) === 0) {
+        rowFlags |= flags[end];
+        end++;
       }
       const borrowed = (rowFlags & BORROWED) !== 0;
       if (streaming && (flags[i] & WINDOW_START) !== 0) this.#windowStarts(pcpu);
@@ -195,7 +188,7 @@ export class CpuMerger {
 
   /** TSC relative to the base, as a double: exact while the trace spans under 2^53 cycles (~40 days at 2.6 GHz). */
   #keyOf(hi: number, lo: number): number {
-    return (hi - this.#baseHi) * TWO_32 + (lo - this.#baseLo);
+    return tscDelta(hi, lo, this.#baseHi, this.#baseLo);
   }
 
   #reportLate(pcpu: number, at: number, behind: number): void {

@@ -3,11 +3,10 @@
  * PcpuQueue: a growable FIFO of one pCPU's records in columns, used by the merger.
  * @module
  */
-import { RECORD_FLAGS } from '../core/batch.js';
+import { RECORD_FLAGS, tscDelta } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 
 const BORROWED = RECORD_FLAGS.borrowedTsc;
-const TWO_32 = 4294967296;
 
 /** Word offset from a record's header to its first payload word, for a header word. */
 function payloadOffsetOf(header: number): number {
@@ -101,7 +100,7 @@ export class PcpuQueue {
     const keys = this.keys;
     const hi = this.tscHi;
     const lo = this.tscLo;
-    for (let r = from; r < to; r++) keys[r] = (hi[r] - baseHi) * TWO_32 + (lo[r] - baseLo);
+    for (let r = from; r < to; r++) keys[r] = tscDelta(hi[r]!, lo[r]!, baseHi, baseLo);
   }
 
   /**
