@@ -93,18 +93,26 @@ export function createRecordBatch(capacity: number, wordCapacity = capacity * 7)
   };
 }
 
+/**
+ * Copies rows `[0, count)` of `source` to `target`, every column except `payloadIndex` and `words`
+ * (which the caller lays out).
+ */
+function copyRowColumns(source: RecordBatch, target: RecordBatch, count: number): void {
+  target.pcpu.set(source.pcpu.subarray(0, count));
+  target.header.set(source.header.subarray(0, count));
+  target.tscLo.set(source.tscLo.subarray(0, count));
+  target.tscHi.set(source.tscHi.subarray(0, count));
+  target.flags.set(source.flags.subarray(0, count));
+  target.fileOffset.set(source.fileOffset.subarray(0, count));
+}
+
 /** A compact copy of a batch that the caller owns (payload words packed). */
 export function copyRecordBatch(batch: RecordBatch): RecordBatch {
   const n = batch.length;
   let wordCount = 0;
   for (let i = 0; i < n; i++) wordCount += (batch.header[i] >>> 28) & 7;
   const copy = createRecordBatch(n, wordCount);
-  copy.pcpu.set(batch.pcpu.subarray(0, n));
-  copy.header.set(batch.header.subarray(0, n));
-  copy.tscLo.set(batch.tscLo.subarray(0, n));
-  copy.tscHi.set(batch.tscHi.subarray(0, n));
-  copy.flags.set(batch.flags.subarray(0, n));
-  copy.fileOffset.set(batch.fileOffset.subarray(0, n));
+  copyRowColumns(batch, copy, n);
   let w = 0;
   for (let i = 0; i < n; i++) {
     const count = (batch.header[i] >>> 28) & 7;
@@ -114,6 +122,19 @@ export function copyRecordBatch(batch: RecordBatch): RecordBatch {
   }
   copy.length = n;
   return copy;
+}
+
+/**
+ * A batch with room for `capacity` rows holding rows `[0, count)` of `batch`, payload indices unchanged
+ * and the same `words` (for a producer whose rows outgrew their columns).
+ */
+export function grownRecordBatch(batch: RecordBatch, capacity: number, count: number): RecordBatch {
+  const grown = createRecordBatch(capacity, 0);
+  grown.words = batch.words;
+  copyRowColumns(batch, grown, count);
+  grown.payloadIndex.set(batch.payloadIndex.subarray(0, count));
+  grown.length = batch.length;
+  return grown;
 }
 
 /**

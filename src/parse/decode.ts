@@ -10,14 +10,12 @@ import { XenspanError } from '../core/errors.js';
 import { toByteSource } from '../core/io.js';
 import type { ByteInput, ByteSource } from '../core/io.js';
 import { decompressChunks } from './compress/index.js';
+import { mergeExact } from './exact.js';
 import { CpuMerger } from './merger.js';
-import { ReadCache } from './read-cache.js';
-import type { ReadAt } from './read-cache.js';
 import { RecordScanner } from './scanner.js';
 import { describeMagic, detectCompression } from './sniff.js';
 import type { Compression } from './sniff.js';
 import { indexWindows } from './window-index.js';
-import type { PcpuWindows } from './window-index.js';
 
 /** How records of different pCPUs are put in order. */
 export type MergeMode = 'auto' | 'exact' | 'stream';
@@ -191,7 +189,7 @@ export async function forEachRecordBatch(
       if (opened.seekable.size === 0) emptyInput();
       const index = await indexWindows(opened.seekable.size, opened.seekable.readAt);
       if (index.clean) {
-        await mergeExact(index.pcpus, opened.seekable.size, opened.seekable.readAt, new CpuMerger(mergerOptions), diagnostics, options.backpressure);
+        await mergeExact(index.pcpus, opened.seekable.size, opened.seekable.readAt, { ...mergerOptions, backpressure: options.backpressure });
         return { merge: 'exact', compression: 'none', bytes: opened.seekable.size, diagnostics };
       }
       // A damaged file: the stream path resynchronises and reports where.
@@ -208,79 +206,6 @@ export async function forEachRecordBatch(
     return { merge: 'stream', compression: opened.compression, bytes: scanner.offset, diagnostics };
   } finally {
     await source.close?.();
-  }
-}
-
-/**
- * Bytes of its windows one pCPU reads per refill in exact mode: at most 256 KiB, and together about
- * 4 MiB. A reader runs that far ahead of the others in the file, so the total also bounds how far
- * apart the readers are, which must stay within the ReadCache's 8 blocks of 1 MiB (else blocks are
- * read again and again), and it bounds the merge's queues whatever the number of pCPUs.
- */
-function exactReadBytes(pcpuCount: number): number {
-  return Math.max(16 * 1024, Math.min(256 * 1024, Math.floor((4 << 20) / Math.max(1, pcpuCount))));
-}
-
-async function mergeExact(
-  pcpus: readonly PcpuWindows[],
-  size: number,
-  readAt: ReadAt,
-  merger: CpuMerger,
-  diagnostics: Diagnostics,
-  backpressure: (() => Promise<void> | undefined) | undefined,
-): Promise<void> {
-  interface Reader {
-    readonly windows: PcpuWindows;
-    readonly scanner: RecordScanner;
-    window: number;
-    within: number;
-  }
-  const readers = new Map<number, Reader>();
-  for (const windows of pcpus) {
-    merger.queue(windows.pcpu);
-    const scanner = new RecordScanner({ onBatch: (batch) => merger.append(batch), diagnostics, bufferBytes: 64 * 1024 });
-    readers.set(windows.pcpu, { windows, scanner, window: 0, within: 0 });
-  }
-  const cache = new ReadCache(readAt, size);
-  const readBytes = exactReadBytes(pcpus.length);
-  // Reads the next piece of one pCPU's windows; false when that pCPU has no more.
-  const refill = async (reader: Reader): Promise<boolean> => {
-    const { offsets, lengths } = reader.windows;
-    let budget = readBytes;
-    while (budget > 0 && reader.window < offsets.length) {
-      const length = lengths[reader.window]!;
-      const at = offsets[reader.window]! + reader.within;
-      const want = Math.min(budget, length - reader.within);
-      // No await (a promise per window) when the block is already there.
-      const bytes = cache.cached(at, want) ?? (await cache.read(at, want));
-      if (bytes.length === 0) {
-        // The input ended before its index said (a file that shrank): finish this pCPU as truncated.
-        reader.window = offsets.length;
-        break;
-      }
-      reader.scanner.push(bytes, at);
-      budget -= bytes.length;
-      reader.within += bytes.length;
-      if (reader.within >= length) {
-        reader.window++;
-        reader.within = 0;
-      }
-    }
-    if (reader.window < offsets.length) return true;
-    reader.scanner.end();
-    return false;
-  };
-  for (const reader of readers.values()) {
-    if (!(await refill(reader))) merger.exhaust(reader.windows.pcpu);
-  }
-  for (;;) {
-    const pcpu = merger.drainExact();
-    if (pcpu < 0) break;
-    // A refill that yields no ready record (only wrap padding) just comes back here for more.
-    const reader = readers.get(pcpu);
-    // A pCPU met only inside another pCPU's window (a corrupt size) has no windows of its own to read.
-    if (reader === undefined || !(await refill(reader))) merger.exhaust(pcpu);
-    await backpressure?.();
   }
 }
 

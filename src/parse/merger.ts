@@ -7,6 +7,7 @@ import { EVENT_MASK, RECORD_FLAGS, TRC_TRACE_WRAP_BUFFER, createRecordBatch, tsc
 import type { RecordBatch } from '../core/batch.js';
 import { formatOffset } from '../core/diagnostics.js';
 import type { Diagnostics } from '../core/diagnostics.js';
+import { HeadSet } from './heads.js';
 import { PcpuQueue } from './queue.js';
 
 /** Options of {@link CpuMerger}. */
@@ -30,20 +31,15 @@ const WINDOW_START = RECORD_FLAGS.windowStart;
 const BORROWED = RECORD_FLAGS.borrowedTsc;
 /** Rows of one pCPU held while waiting for its first TSC before they are released with TSC 0. */
 const MAX_WAITING_FOR_TSC = 1 << 16;
-/** Active queues up to which a linear scan picks the next run (measured faster than a heap for few pCPUs). */
-const LINEAR_SELECTION_MAX = 8;
 
 /**
- * A k-way merge over per-pCPU queues, ordered by (TSC, file offset): ties go to the record earlier in the
- * file, so the order is the same whether the input was read as a stream or by seeking.
+ * The stream merge: a k-way merge over per-pCPU queues, ordered by (TSC, file offset), for inputs read
+ * once from start to end. Ties go to the record earlier in the file, so the order is the one the exact
+ * merge of a seekable input gives (`ExactMerger`).
  *
- * Two ways to drive it:
- * - **exact** (seekable inputs): the caller fills every pCPU's queue from that pCPU's windows and calls
- *   {@link CpuMerger.drainExact}, which emits while every unfinished pCPU has a record waiting and returns
- *   the pCPU that needs more input.
- * - **stream**: the caller {@link CpuMerger.ingest}s scanner batches in file order; records are released
- *   when xentrace's round structure proves nothing earlier can still come (spec §1.3: once round k is
- *   read, later rounds hold only records after the last TSC of round k−1).
+ * The caller {@link CpuMerger.ingest}s scanner batches in file order; records are released when
+ * xentrace's round structure proves nothing earlier can still come (spec §1.3: once round k is read,
+ * later rounds hold only records after the last TSC of round k−1).
  *
  * Wrap-padding records are dropped here. Within a pCPU the file order is kept even when its TSC goes
  * backwards (the scanner reports that), so the global order can only decrease where a diagnostic says so.
@@ -57,10 +53,8 @@ export class CpuMerger {
   readonly #slack: number;
   readonly #queues: PcpuQueue[] = [];
   readonly #queueByPcpu = new Map<number, PcpuQueue>();
-  /** Queues whose head row is ready (see `#activate`). */
-  readonly #active: PcpuQueue[] = [];
-  /** Whether `#active` is kept as a binary heap (more than LINEAR_SELECTION_MAX queues). */
-  #heapOrdered = false;
+  /** Queues whose head row is ready. */
+  readonly #active = new HeadSet<PcpuQueue>();
   /** Keys are TSCs minus this base (the first TSC seen), so that doubles hold them exactly. */
   #baseHi = 0;
   #baseLo = 0;
@@ -99,14 +93,9 @@ export class CpuMerger {
     return q;
   }
 
-  /** Appends a scanner batch to the per-pCPU queues without releasing anything (exact mode). */
-  append(batch: RecordBatch): void {
-    this.#add(batch, false);
-  }
-
   /** Stream mode: appends a batch in file order and releases what the round watermark allows. */
   ingest(batch: RecordBatch): void {
-    this.#add(batch, true);
+    this.#add(batch);
     if (this.#buffered > this.#maxBuffered) {
       if (!this.#forcedFlush) {
         this.#forcedFlush = true;
@@ -116,12 +105,12 @@ export class CpuMerger {
           `more than ${this.#maxBuffered} records waited for the round watermark; releasing the oldest early`,
         );
       }
-      this.#emitUntil(Infinity, this.#maxBuffered >>> 1, false);
+      this.#emitUntil(Infinity, this.#maxBuffered >>> 1);
       this.#flushOut();
     }
   }
 
-  #add(batch: RecordBatch, streaming: boolean): void {
+  #add(batch: RecordBatch): void {
     const n = batch.length;
     if (n === 0) return;
     if (!this.#baseSet) {
@@ -143,25 +132,23 @@ export class CpuMerger {
     while (i < n) {
       if ((headers[i] & mask) === WRAP_HEADER_EVENT) {
         // Dropped, but a window that starts with padding still starts a window.
-        if (streaming && (flags[i] & WINDOW_START) !== 0) this.#windowStarts(pcpus[i]);
+        if ((flags[i] & WINDOW_START) !== 0) this.#windowStarts(pcpus[i]);
         i++;
         continue;
       }
-      // A run: consecutive rows of one pCPU. When streaming a run stays within one window, so that
-      // xentrace's rounds are seen and no other pCPU's words are copied with it; in exact mode the batch
-      // comes from one pCPU's scanner and its windows are close together.
+      // A run: consecutive rows of one window, so that xentrace's rounds are seen and no other pCPU's
+      // words are copied with it.
       const pcpu = pcpus[i];
-      const endsRun = streaming ? WINDOW_START : 0;
       let end = i + 1;
       let rowFlags = flags[i];
-      while (end < n && pcpus[end] === pcpu && (headers[end] & mask) !== WRAP_HEADER_EVENT && (flags[end] & endsRun) === 0) {
+      while (end < n && pcpus[end] === pcpu && (flags[end] & WINDOW_START) === 0 && (headers[end] & mask) !== WRAP_HEADER_EVENT) {
         rowFlags |= flags[end];
         end++;
       }
       const borrowed = (rowFlags & BORROWED) !== 0;
-      if (streaming && (flags[i] & WINDOW_START) !== 0) this.#windowStarts(pcpu);
+      if ((flags[i] & WINDOW_START) !== 0) this.#windowStarts(pcpu);
       // Rows still waiting to borrow a TSC hold a placeholder 0: they say nothing about lateness or rounds.
-      if (streaming && !borrowed) {
+      if (!borrowed) {
         const firstKey = this.#keyOf(batch.tscHi[i], batch.tscLo[i]);
         const lastKey = this.#keyOf(batch.tscHi[end - 1], batch.tscLo[end - 1]);
         const runMax = lastKey > firstKey ? lastKey : firstKey;
@@ -200,47 +187,16 @@ export class CpuMerger {
     );
   }
 
-  /**
-   * Exact mode: emits while every pCPU that is not exhausted has a ready record. Returns the pCPU whose
-   * queue needs more input, or -1 when everything was emitted.
-   */
-  drainExact(): number {
-    for (;;) {
-      for (const q of this.#queues) {
-        if (!q.exhausted && !q.headReady) {
-          this.#flushOut();
-          return q.pcpu;
-        }
-      }
-      if (this.#active.length === 0) {
-        this.#flushOut();
-        return -1;
-      }
-      this.#emitUntil(Infinity, 0, true);
-    }
-  }
-
-  /** Marks a pCPU as finished (exact mode); rows still waiting to borrow a TSC keep TSC 0. */
-  exhaust(pcpu: number): void {
-    const q = this.queue(pcpu);
-    q.exhausted = true;
-    q.settleBorrowed();
-    this.#admitReadyQueues();
-  }
-
   /** Emits everything still buffered, in order (end of input). */
   finish(): void {
-    for (const q of this.#queues) {
-      q.exhausted = true;
-      q.settleBorrowed();
-    }
-    this.#emitUntil(Infinity, 0, false);
+    for (const q of this.#queues) q.settleBorrowed();
+    this.#emitUntil(Infinity, 0);
     this.#flushOut();
   }
 
   #endRound(): void {
     this.#rounds++;
-    if (this.#rounds >= 2) this.#emitUntil(this.#previousRoundMax - this.#slack, 0, false);
+    if (this.#rounds >= 2) this.#emitUntil(this.#previousRoundMax - this.#slack, 0);
     this.#previousRoundMax = this.#roundMax;
   }
 
@@ -249,7 +205,7 @@ export class CpuMerger {
       if (q.activeIndex < 0 && q.headReady) {
         q.headKey = q.keys[q.head];
         q.headOffset = q.fileOffset[q.head];
-        this.#activate(q);
+        this.#active.add(q);
       }
     }
   }
@@ -257,10 +213,9 @@ export class CpuMerger {
   /**
    * Emits records in order while the smallest has a key ≤ `limit` and more than `keep` records are
    * buffered. Each step takes the queue with the smallest head and the runner-up's head, then emits the
-   * queue's rows up to the runner-up with one key comparison each. With `stopOnStarve` it stops when a
-   * queue runs dry (exact mode refills it).
+   * queue's rows up to the runner-up with one key comparison each.
    */
-  #emitUntil(limit: number, keep: number, stopOnStarve: boolean): void {
+  #emitUntil(limit: number, keep: number): void {
     // Queues refilled since the last call (even mid-batch) must compete too.
     this.#admitReadyQueues();
     const active = this.#active;
@@ -275,39 +230,10 @@ export class CpuMerger {
     const outPayload = out.payloadIndex;
     const batchSize = this.#batchSize;
     let budget = this.#buffered - keep;
-    while (active.length > 0 && budget > 0) {
-      let q: PcpuQueue;
-      let otherKey = Infinity;
-      let otherOffset = Infinity;
-      if (this.#heapOrdered) {
-        // The smallest head is the root; the runner-up is one of its children.
-        q = active[0]!;
-        if (active.length > 1) {
-          let other = active[1]!;
-          if (active.length > 2 && precedes(active[2]!, other)) other = active[2]!;
-          otherKey = other.headKey;
-          otherOffset = other.headOffset;
-        }
-      } else {
-        // Few queues: one pass finds the smallest and the runner-up (cheaper than a heap's bookkeeping).
-        q = active[0]!;
-        let key = q.headKey;
-        let offset = q.headOffset;
-        for (let a = 1; a < active.length; a++) {
-          const c = active[a]!;
-          const k = c.headKey;
-          if (k < key || (k === key && c.headOffset < offset)) {
-            otherKey = key;
-            otherOffset = offset;
-            q = c;
-            key = k;
-            offset = c.headOffset;
-          } else if (k < otherKey || (k === otherKey && c.headOffset < otherOffset)) {
-            otherKey = k;
-            otherOffset = c.headOffset;
-          }
-        }
-      }
+    while (active.size > 0 && budget > 0) {
+      const q = active.select();
+      const otherKey = active.otherKey;
+      const otherOffset = active.otherOffset;
       if (q.headKey > limit) break; // the smallest record is beyond the limit
       const first = q.head;
       let end = q.readyEnd;
@@ -359,15 +285,13 @@ export class CpuMerger {
       if (out.length === batchSize) this.#flushOut();
       if (h === q.tail) {
         q.clear();
-        this.#deactivate(q);
-        if (stopOnStarve && !q.exhausted) break;
+        active.remove(q);
       } else if (h === q.readyEnd) {
-        this.#deactivate(q);
-        if (stopOnStarve) break;
+        active.remove(q);
       } else {
         q.headKey = keys[h]!;
         q.headOffset = offsets[h]!;
-        if (this.#heapOrdered) this.#siftDown(0);
+        active.headMoved();
       }
     }
   }
@@ -379,73 +303,4 @@ export class CpuMerger {
     out.length = 0;
     this.#outWords = 0;
   }
-
-  // --- the active queues: an unordered list while there are few, a binary heap on (head key, head file
-  // offset) beyond LINEAR_SELECTION_MAX (O(log pCPUs) per run; runs average about two records) ---
-
-  #activate(q: PcpuQueue): void {
-    const active = this.#active;
-    q.activeIndex = active.length;
-    active.push(q);
-    if (this.#heapOrdered) {
-      this.#siftUp(q.activeIndex);
-    } else if (active.length > LINEAR_SELECTION_MAX) {
-      this.#heapOrdered = true;
-      for (let i = (active.length >>> 1) - 1; i >= 0; i--) this.#siftDown(i);
-    }
-  }
-
-  /** Takes a queue out of the active set; in heap order it is the root (the queue just emitted from). */
-  #deactivate(q: PcpuQueue): void {
-    const active = this.#active;
-    const i = q.activeIndex;
-    const last = active.pop()!;
-    q.activeIndex = -1;
-    if (last !== q) {
-      active[i] = last;
-      last.activeIndex = i;
-      if (this.#heapOrdered) this.#siftDown(i);
-    }
-    // An ordered list is still a valid unordered one.
-    if (active.length <= LINEAR_SELECTION_MAX) this.#heapOrdered = false;
-  }
-
-  #siftUp(i: number): void {
-    const heap = this.#active;
-    while (i > 0) {
-      const parent = (i - 1) >>> 1;
-      if (!precedes(heap[i]!, heap[parent]!)) break;
-      this.#swap(i, parent);
-      i = parent;
-    }
-  }
-
-  #siftDown(i: number): void {
-    const heap = this.#active;
-    const n = heap.length;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) return;
-      const r = l + 1;
-      const c = r < n && precedes(heap[r]!, heap[l]!) ? r : l;
-      if (!precedes(heap[c]!, heap[i]!)) return;
-      this.#swap(i, c);
-      i = c;
-    }
-  }
-
-  #swap(i: number, j: number): void {
-    const heap = this.#active;
-    const a = heap[i]!;
-    const b = heap[j]!;
-    heap[i] = b;
-    heap[j] = a;
-    a.activeIndex = j;
-    b.activeIndex = i;
-  }
-}
-
-/** Whether queue `a`'s head comes before queue `b`'s: (key, file offset). */
-function precedes(a: PcpuQueue, b: PcpuQueue): boolean {
-  return a.headKey < b.headKey || (a.headKey === b.headKey && a.headOffset < b.headOffset);
 }

@@ -41,8 +41,6 @@ export class PcpuQueue {
   tail = 0;
   /** Index of the first row still waiting for a TSC to borrow (see RECORD_FLAGS.borrowedTsc), or -1. */
   pendingBorrow = -1;
-  /** No more records will come for this pCPU. */
-  exhausted = false;
   /** Position in the merger's active set, or -1. */
   activeIndex = -1;
 

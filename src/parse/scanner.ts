@@ -4,20 +4,25 @@
  * columnar batches of records in file order come out. No object is allocated per record.
  * @module
  */
-import { CPU_CHANGE_HEADER, EVENT_MASK, RECORD_FLAGS, TRC_LOST_RECORDS, createRecordBatch, u64Of } from '../core/batch.js';
+import { CPU_CHANGE_HEADER, createRecordBatch } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import { formatOffset } from '../core/diagnostics.js';
 import type { Diagnostics } from '../core/diagnostics.js';
 import { XenspanError } from '../core/errors.js';
+import {
+  MAX_PCPU,
+  MAX_WINDOW_BYTES,
+  PcpuTscState,
+  STOP_CROSSES_END,
+  STOP_HEADER_INSIDE,
+  WindowCursor,
+  decodeWindowRecords,
+  plausibleWindowHeader,
+  reportCrossesWindow,
+} from './records.js';
 import { describeMagic } from './sniff.js';
 
-/** Highest pCPU number accepted in a CPU_CHANGE header; larger ones are taken as corruption. */
-export const MAX_PCPU = 0xffff;
-/**
- * Largest plausible window. Xen's per-pCPU buffer is at most 65535 pages and a window holds less than
- * twice the data area, so anything above 512 MiB is corruption.
- */
-export const MAX_WINDOW_BYTES = 512 * 1024 * 1024;
+export { MAX_PCPU, MAX_WINDOW_BYTES };
 
 /** Options of {@link RecordScanner}. */
 export interface RecordScannerOptions {
@@ -27,11 +32,6 @@ export interface RecordScannerOptions {
   /** Size of the working buffer; a batch never holds more than a quarter of it in records. Default 256 KiB. */
   readonly bufferBytes?: number;
 }
-
-const WINDOW_START = RECORD_FLAGS.windowStart;
-const INHERITED = RECORD_FLAGS.inheritedTsc;
-const BORROWED = RECORD_FLAGS.borrowedTsc | RECORD_FLAGS.inheritedTsc;
-const BACKWARDS = RECORD_FLAGS.tscBackwards;
 
 /**
  * Splits a xentrace byte stream into windows and records.
@@ -67,10 +67,9 @@ export class RecordScanner {
   /** Bytes of a corrupt window still to be thrown away. */
   #discardLeft = 0;
   #ended = false;
-  // Per-pCPU TSC state, indexed by pCPU number (dense enough in practice; MAX_PCPU bounds it).
-  #lastTscLo: number[] = [];
-  #lastTscHi: number[] = [];
-  #seenTsc: boolean[] = [];
+  /** Per-pCPU TSC state, indexed by pCPU number (dense enough in practice; MAX_PCPU bounds it). */
+  readonly #tsc: PcpuTscState[] = [];
+  readonly #cursor = new WindowCursor();
   #recordCount = 0;
 
   constructor(options: RecordScannerOptions) {
@@ -151,16 +150,7 @@ export class RecordScanner {
   #decodePass(): boolean {
     const words = this.#words;
     const batch = this.#batch;
-    // Columns in locals: the record loop touches typed arrays only.
-    const pcpuColumn = batch.pcpu;
-    const headerColumn = batch.header;
-    const tscLoColumn = batch.tscLo;
-    const tscHiColumn = batch.tscHi;
-    const flagsColumn = batch.flags;
-    const payloadColumn = batch.payloadIndex;
-    const offsetColumn = batch.fileOffset;
     const nWords = this.#fill >>> 2;
-    const mask = EVENT_MASK;
     const base = this.#base;
     let w = 0;
     let n = 0;
@@ -205,60 +195,16 @@ export class RecordScanner {
       // Inside a window: decode whole records up to the window end or the end of the data.
       const pcpu = this.#windowPcpu;
       const windowEnd = w + (this.#windowLeft >>> 2);
-      const limit = windowEnd < nWords ? windowEnd : nWords;
-      let lastLo = this.#lastTscLo[pcpu] ?? 0;
-      let lastHi = this.#lastTscHi[pcpu] ?? 0;
-      let seen = this.#seenTsc[pcpu] ?? false;
-      let first = this.#windowFirst;
-      let crossed = false;
-      let cutShort = false;
-      while (w < limit) {
-        const header = words[w];
-        if (header === CPU_CHANGE_HEADER && w + 3 <= nWords && this.#plausibleHeader(words[w + 1], words[w + 2])) {
-          // Xen never writes CPU_CHANGE: this window's size was wrong. Resume at this header.
-          cutShort = true;
-          break;
-        }
-        const tscWords = (header >>> 31) * 2;
-        const size = 1 + tscWords + ((header >>> 28) & 7);
-        if (w + size > limit) {
-          // Past the window's end (corruption) or past the bytes received so far (wait for more).
-          if (w + size > windowEnd) crossed = true;
-          break;
-        }
-        let flags = first ? WINDOW_START : 0;
-        first = false;
-        if (tscWords !== 0) {
-          const lo = words[w + 1];
-          const hi = words[w + 2];
-          if (seen && (hi < lastHi || (hi === lastHi && lo < lastLo))) {
-            flags |= BACKWARDS;
-            this.#reportBackwards(pcpu, base + w * 4, lastHi, lastLo, hi, lo);
-          }
-          lastLo = lo;
-          lastHi = hi;
-          seen = true;
-        } else if (seen) {
-          flags |= INHERITED;
-        } else {
-          flags |= BORROWED;
-          this.#reportBorrowed(pcpu, base + w * 4);
-        }
-        if ((header & mask) === TRC_LOST_RECORDS) this.#reportLost(words, w, size, pcpu, base + w * 4);
-        pcpuColumn[n] = pcpu;
-        headerColumn[n] = header;
-        tscLoColumn[n] = lastLo;
-        tscHiColumn[n] = lastHi;
-        flagsColumn[n] = flags;
-        payloadColumn[n] = w + 1 + tscWords;
-        offsetColumn[n] = base + w * 4;
-        n++;
-        w += size;
-      }
-      this.#lastTscLo[pcpu] = lastLo;
-      this.#lastTscHi[pcpu] = lastHi;
-      this.#seenTsc[pcpu] = seen;
-      this.#windowFirst = first;
+      const cursor = this.#cursor;
+      cursor.w = w;
+      cursor.n = n;
+      cursor.first = this.#windowFirst;
+      decodeWindowRecords(words, nWords, windowEnd, pcpu, this.#tscOf(pcpu), cursor, batch, base, false, this.#diagnostics);
+      w = cursor.w;
+      n = cursor.n;
+      this.#windowFirst = cursor.first;
+      const cutShort = cursor.stop === STOP_HEADER_INSIDE;
+      const crossed = cursor.stop === STOP_CROSSES_END;
       if (cutShort) {
         const at = base + w * 4;
         const windowOffset = this.#windowOffset;
@@ -272,13 +218,7 @@ export class RecordScanner {
         continue;
       }
       if (crossed) {
-        const at = base + w * 4;
-        this.#diagnostics.report(
-          'record_crosses_window',
-          { pcpu, offset: at },
-          () =>
-            `record at ${formatOffset(at)} (header 0x${words[w].toString(16).padStart(8, '0')}) runs past the end of pCPU ${pcpu}'s window; skipped ${(windowEnd - w) * 4} bytes`,
-        );
+        reportCrossesWindow(this.#diagnostics, pcpu, base + w * 4, words[w]!, (windowEnd - w) * 4);
         this.#discardLeft = (windowEnd - w) * 4;
         this.#windowLeft = 0;
         continue;
@@ -314,12 +254,12 @@ export class RecordScanner {
     return -1;
   }
 
-  #plausibleHeader(pcpu: number, bytes: number): boolean {
-    return pcpu <= MAX_PCPU && bytes <= MAX_WINDOW_BYTES && (bytes & 3) === 0;
+  #tscOf(pcpu: number): PcpuTscState {
+    return (this.#tsc[pcpu] ??= new PcpuTscState());
   }
 
   #plausibleWindow(pcpu: number, bytes: number, at: number): boolean {
-    if (this.#plausibleHeader(pcpu, bytes)) return true;
+    if (plausibleWindowHeader(pcpu, bytes)) return true;
     if (this.#started) {
       this.#diagnostics.report(
         'implausible_window',
@@ -338,33 +278,6 @@ export class RecordScanner {
       { offset: from },
       () => `expected a CPU_CHANGE window header at ${formatOffset(from)}; skipped ${to - from} bytes to the next one`,
     );
-  }
-
-  #reportLost(words: Uint32Array, w: number, size: number, pcpu: number, at: number): void {
-    const payload = w + 1 + (words[w] >>> 31) * 2;
-    const count = size > payload - w ? words[payload] : 0;
-    this.#diagnostics.report('lost_records', { pcpu, offset: at }, () => {
-      const who = size > payload - w + 1 ? ` while d${words[payload + 1] & 0xffff}v${words[payload + 1] >>> 16} ran` : '';
-      const first =
-        size >= payload - w + 4 ? ` from TSC ${u64Of(words[payload + 3], words[payload + 2])}` : '';
-      return `pCPU ${pcpu}: Xen lost ${count} records${who}${first} (marker at ${formatOffset(at)})`;
-    });
-  }
-
-  #reportBorrowed(pcpu: number, at: number): void {
-    this.#diagnostics.report(
-      'missing_tsc_at_start',
-      { pcpu, offset: at },
-      () => `pCPU ${pcpu}: record at ${formatOffset(at)} has no TSC and none came before it on this pCPU`,
-    );
-  }
-
-  #reportBackwards(pcpu: number, at: number, lastHi: number, lastLo: number, hi: number, lo: number): void {
-    this.#diagnostics.report('tsc_backwards', { pcpu, offset: at }, () => {
-      const last = u64Of(lastHi, lastLo);
-      const now = u64Of(hi, lo);
-      return `pCPU ${pcpu}: TSC ${now} at ${formatOffset(at)} is ${last - now} cycles before the previous record's ${last}`;
-    });
   }
 
   #notXentrace(): never {

@@ -4,7 +4,7 @@
  * @module
  */
 import { CPU_CHANGE_HEADER } from '../core/batch.js';
-import { MAX_PCPU, MAX_WINDOW_BYTES } from './scanner.js';
+import { plausibleWindowHeader } from './records.js';
 
 /** Windows of one pCPU, in file order. */
 export interface PcpuWindows {
@@ -55,7 +55,7 @@ export async function indexWindows(
     const header = view.getUint32(rel, true);
     const pcpu = view.getUint32(rel + 4, true);
     const bytes = view.getUint32(rel + 8, true);
-    if (header !== CPU_CHANGE_HEADER || pcpu > MAX_PCPU || bytes > MAX_WINDOW_BYTES || (bytes & 3) !== 0) {
+    if (header !== CPU_CHANGE_HEADER || !plausibleWindowHeader(pcpu, bytes)) {
       clean = false;
       break;
     }

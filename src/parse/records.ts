@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The record loop of one window, shared by the file-order {@link RecordScanner} and the exact merge's
+ * pCPU lanes: whole records into batch columns, TSC inheritance, and the per-record diagnostics.
+ * @module
+ */
+import { CPU_CHANGE_HEADER, EVENT_MASK, RECORD_FLAGS, TRC_LOST_RECORDS, TRC_TRACE_WRAP_BUFFER, u64Of } from '../core/batch.js';
+import type { RecordBatch } from '../core/batch.js';
+import { formatOffset } from '../core/diagnostics.js';
+import type { Diagnostics } from '../core/diagnostics.js';
+
+/** Highest pCPU number accepted in a CPU_CHANGE header; larger ones are taken as corruption. */
+export const MAX_PCPU = 0xffff;
+/**
+ * Largest plausible window. Xen's per-pCPU buffer is at most 65535 pages and a window holds less than
+ * twice the data area, so anything above 512 MiB is corruption.
+ */
+export const MAX_WINDOW_BYTES = 512 * 1024 * 1024;
+
+/** Whether the two words after a CPU_CHANGE header word (pCPU, window bytes) could be a real window's. */
+export function plausibleWindowHeader(pcpu: number, bytes: number): boolean {
+  return pcpu <= MAX_PCPU && bytes <= MAX_WINDOW_BYTES && (bytes & 3) === 0;
+}
+
+/** What one pCPU's decoding carries from record to record and from window to window. */
+export class PcpuTscState {
+  /** The pCPU's last TSC (what a record without one inherits). */
+  lastLo = 0;
+  lastHi = 0;
+  /** Whether a record with a TSC was seen on this pCPU. */
+  seen = false;
+}
+
+/** {@link WindowCursor.stop}: the loop reached its limit (the window's end, or the end of the bytes so far). */
+export const STOP_AT_LIMIT = 0;
+/** {@link WindowCursor.stop}: a plausible CPU_CHANGE header stands where a record should (at `w`). */
+export const STOP_HEADER_INSIDE = 1;
+/** {@link WindowCursor.stop}: the record at `w` runs past the window's end. */
+export const STOP_CROSSES_END = 2;
+
+/** Where {@link decodeWindowRecords} is: read before a call, updated by it. */
+export class WindowCursor {
+  /** Index in `words` of the next record. */
+  w = 0;
+  /** Next row of the output batch. */
+  n = 0;
+  /** The next record is its window's first (flag `windowStart`). */
+  first = false;
+  /** Why the last call stopped (`STOP_*`). */
+  stop = STOP_AT_LIMIT;
+}
+
+/** The trace class's own records (0x0001f000–0x0001f003: lost records, wrap padding, …) share these bits. */
+const TRACE_OWN_MASK = EVENT_MASK & ~3;
+const TRACE_OWN_EVENTS = TRC_LOST_RECORDS & ~3;
+const WINDOW_START = RECORD_FLAGS.windowStart;
+const INHERITED = RECORD_FLAGS.inheritedTsc;
+const BORROWED = RECORD_FLAGS.borrowedTsc | RECORD_FLAGS.inheritedTsc;
+const BACKWARDS = RECORD_FLAGS.tscBackwards;
+
+/**
+ * Decodes the whole records of one window that lie in `words[cursor.w, min(windowEnd, nWords))` into rows
+ * `cursor.n…` of `out` (its columns must have room for one row per word). Row `payloadIndex` values are
+ * indices in `words`; file offsets are `fileBase + 4 × index`.
+ *
+ * A record without TSC takes `tsc`'s last one (flag `inheritedTsc`), or TSC 0 with flag `borrowedTsc`
+ * when its pCPU had none yet (the caller back-fills it). With `dropWrap`, wrap-padding records are
+ * consumed without a row. One call per window piece, so the caller's bookkeeping stays off the hot path.
+ */
+export function decodeWindowRecords(
+  words: Uint32Array,
+  nWords: number,
+  windowEnd: number,
+  pcpu: number,
+  tsc: PcpuTscState,
+  cursor: WindowCursor,
+  out: RecordBatch,
+  fileBase: number,
+  dropWrap: boolean,
+  diagnostics: Diagnostics,
+): void {
+  // Columns in locals: the record loop touches typed arrays only. The pCPU column is filled after it.
+  const headerColumn = out.header;
+  const tscLoColumn = out.tscLo;
+  const tscHiColumn = out.tscHi;
+  const flagsColumn = out.flags;
+  const payloadColumn = out.payloadIndex;
+  const offsetColumn = out.fileOffset;
+  const mask = EVENT_MASK;
+  const limit = windowEnd < nWords ? windowEnd : nWords;
+  let w = cursor.w;
+  let n = cursor.n;
+  let lastLo = tsc.lastLo;
+  let lastHi = tsc.lastHi;
+  let seen = tsc.seen;
+  let first = cursor.first;
+  let stop = STOP_AT_LIMIT;
+  while (w < limit) {
+    const header = words[w]!;
+    if (header === CPU_CHANGE_HEADER && w + 3 <= nWords && plausibleWindowHeader(words[w + 1]!, words[w + 2]!)) {
+      // Xen never writes CPU_CHANGE inside a window: this window's size was wrong.
+      stop = STOP_HEADER_INSIDE;
+      break;
+    }
+    const tscWords = (header >>> 31) * 2;
+    const size = 1 + tscWords + ((header >>> 28) & 7);
+    if (w + size > limit) {
+      // Past the window's end (corruption) or past the bytes received so far (wait for more).
+      if (w + size > windowEnd) stop = STOP_CROSSES_END;
+      break;
+    }
+    let flags = first ? WINDOW_START : 0;
+    first = false;
+    if (tscWords !== 0) {
+      const lo = words[w + 1]!;
+      const hi = words[w + 2]!;
+      if (seen && (hi < lastHi || (hi === lastHi && lo < lastLo))) {
+        flags |= BACKWARDS;
+        reportBackwards(diagnostics, pcpu, fileBase + w * 4, lastHi, lastLo, hi, lo);
+      }
+      lastLo = lo;
+      lastHi = hi;
+      seen = true;
+    } else if (seen) {
+      flags |= INHERITED;
+    } else {
+      flags |= BORROWED;
+      reportBorrowed(diagnostics, pcpu, fileBase + w * 4);
+    }
+    if ((header & TRACE_OWN_MASK) === TRACE_OWN_EVENTS) {
+      // One test per record for the rare ones: lost-records markers and wrap padding.
+      const event = header & mask;
+      if (event === TRC_LOST_RECORDS) {
+        reportLost(diagnostics, words, w, size, pcpu, fileBase + w * 4);
+      } else if (dropWrap && event === TRC_TRACE_WRAP_BUFFER) {
+        w += size;
+        continue;
+      }
+    }
+    headerColumn[n] = header;
+    tscLoColumn[n] = lastLo;
+    tscHiColumn[n] = lastHi;
+    flagsColumn[n] = flags;
+    payloadColumn[n] = w + 1 + tscWords;
+    offsetColumn[n] = fileBase + w * 4;
+    n++;
+    w += size;
+  }
+  out.pcpu.fill(pcpu, cursor.n, n);
+  tsc.lastLo = lastLo;
+  tsc.lastHi = lastHi;
+  tsc.seen = seen;
+  cursor.w = w;
+  cursor.n = n;
+  cursor.first = first;
+  cursor.stop = stop;
+}
+
+/** Reports a record that runs past its window's end (the caller skips the rest of the window). */
+export function reportCrossesWindow(diagnostics: Diagnostics, pcpu: number, at: number, header: number, skipped: number): void {
+  diagnostics.report(
+    'record_crosses_window',
+    { pcpu, offset: at },
+    () =>
+      `record at ${formatOffset(at)} (header 0x${header.toString(16).padStart(8, '0')}) runs past the end of pCPU ${pcpu}'s window; skipped ${skipped} bytes`,
+  );
+}
+
+function reportLost(diagnostics: Diagnostics, words: Uint32Array, w: number, size: number, pcpu: number, at: number): void {
+  const payload = w + 1 + (words[w]! >>> 31) * 2;
+  const count = size > payload - w ? words[payload]! : 0;
+  diagnostics.report('lost_records', { pcpu, offset: at }, () => {
+    const who = size > payload - w + 1 ? ` while d${words[payload + 1]! & 0xffff}v${words[payload + 1]! >>> 16} ran` : '';
+    const first = size >= payload - w + 4 ? ` from TSC ${u64Of(words[payload + 3]!, words[payload + 2]!)}` : '';
+    return `pCPU ${pcpu}: Xen lost ${count} records${who}${first} (marker at ${formatOffset(at)})`;
+  });
+}
+
+function reportBorrowed(diagnostics: Diagnostics, pcpu: number, at: number): void {
+  diagnostics.report(
+    'missing_tsc_at_start',
+    { pcpu, offset: at },
+    () => `pCPU ${pcpu}: record at ${formatOffset(at)} has no TSC and none came before it on this pCPU`,
+  );
+}
+
+function reportBackwards(diagnostics: Diagnostics, pcpu: number, at: number, lastHi: number, lastLo: number, hi: number, lo: number): void {
+  diagnostics.report('tsc_backwards', { pcpu, offset: at }, () => {
+    const last = u64Of(lastHi, lastLo);
+    const now = u64Of(hi, lo);
+    return `pCPU ${pcpu}: TSC ${now} at ${formatOffset(at)} is ${last - now} cycles before the previous record's ${last}`;
+  });
+}

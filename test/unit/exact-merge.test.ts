@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: MIT
+// The exact merge decodes each pCPU's windows in place, a piece at a time: windows larger than a piece,
+// records cut between pieces, and damage inside a window whose framing is intact.
+import { describe, expect, it } from 'vitest';
+import { Diagnostics } from '../../src/core/diagnostics.js';
+import { EV, TraceBuilder } from '../support/trace-builder.js';
+import type { RecordSpec } from '../support/trace-builder.js';
+import { fileOrderRows, mergedRows, seededRandom } from '../support/decode.js';
+import type { Row } from '../support/decode.js';
+
+const run = EV.runstate(1, 0);
+
+function referenceOrder(rows: readonly Row[]): Row[] {
+  return [...rows].sort((a, b) => (a.tsc < b.tsc ? -1 : a.tsc > b.tsc ? 1 : a.offset - b.offset));
+}
+
+describe('exact merge in pieces', () => {
+  it('merges windows much larger than what a pCPU reads at a time, records of every size cut anywhere', async () => {
+    // 3 pCPUs, 2 rounds of ~1.4 MB windows: each is read in several pieces (256 KiB each, and at most to
+    // the end of a 1 MiB cache block), so records of 4 to 40 bytes are cut between pieces.
+    const random = seededRandom(7);
+    const builder = new TraceBuilder();
+    let tsc = 1_000_000n;
+    for (let round = 0; round < 2; round++) {
+      const roundStart = tsc;
+      let roundEnd = tsc;
+      for (const pcpu of [0, 1, 2]) {
+        const records: RecordSpec[] = [];
+        let t = roundStart;
+        for (let k = 0; k < 60_000; k++) {
+          t += BigInt(Math.floor(random() * 4)) * 5n;
+          const words = Array.from({ length: Math.floor(random() * 8) }, (_, i) => (k + i) >>> 0);
+          records.push(k > 0 && random() < 0.2 ? { event: run, words } : { event: run, tsc: t, words });
+        }
+        if (t > roundEnd) roundEnd = t;
+        builder.window(pcpu, records);
+      }
+      tsc = roundEnd + 1n;
+    }
+    const bytes = builder.bytes();
+    const { rows: fileRows } = await fileOrderRows(bytes);
+    const expected = referenceOrder(fileRows);
+    const exact = await mergedRows(bytes, { merge: 'exact' });
+    expect(exact.merge).toBe('exact');
+    expect(exact.rows.length).toBe(2 * 3 * 60_000);
+    expect(exact.rows).toEqual(expected);
+    expect(exact.diagnostics.counts).toEqual({});
+    const stream = await mergedRows(bytes, { merge: 'stream' });
+    expect(stream.rows).toEqual(expected);
+  });
+
+  it('gives records without a TSC at a pCPU start the first TSC that comes, across pieces', async () => {
+    // 40,000 records without TSC (320 KB: more than one piece) before pCPU 1's first TSC.
+    const untimed = Array.from({ length: 40_000 }, (_, k) => ({ event: run, words: [k] }));
+    const bytes = new TraceBuilder()
+      .window(0, [{ event: run, tsc: 500n, words: [0] }])
+      .window(1, [...untimed, { event: run, tsc: 1000n, words: [1] }])
+      .bytes();
+    const { rows, diagnostics } = await mergedRows(bytes, { merge: 'exact' });
+    expect(rows.length).toBe(40_002);
+    expect(rows[0]).toMatchObject({ pcpu: 0, tsc: 500n });
+    expect(rows.slice(1).every((r) => r.pcpu === 1 && r.tsc === 1000n)).toBe(true);
+    expect(rows.slice(1).map((r) => r.words[0])).toEqual([...untimed.map((_, k) => k), 1]);
+    expect(diagnostics.counts.missing_tsc_at_start).toBe(40_000);
+  });
+});
+
+describe('damage inside a window whose framing is intact', () => {
+  it('a record running past the end of its window: the rest of the window is skipped, as when streaming', async () => {
+    // pCPU 0's window is 20 bytes: a 12-byte record, then a header that claims 12 more bytes than remain.
+    const bytes = new TraceBuilder()
+      .window(0, [{ event: run, tsc: 1n, words: [] }], 20)
+      .raw(0x90021010) // TSC and 1 word: 16 bytes, 8 of them past the window's end
+      .raw(0x00000005)
+      .window(1, [{ event: run, tsc: 2n, words: [7] }])
+      .window(0, [{ event: run, tsc: 3n, words: [8] }])
+      .bytes();
+    for (const merge of ['exact', 'stream'] as const) {
+      const { rows, diagnostics, merge: used } = await mergedRows(bytes, { merge });
+      expect(used).toBe(merge);
+      expect(rows.map((r) => [r.pcpu, r.tsc])).toEqual([
+        [0, 1n],
+        [1, 2n],
+        [0, 3n],
+      ]);
+      expect(diagnostics.counts).toEqual({ record_crosses_window: 1 });
+      expect(diagnostics.samples[0]?.offset).toBe(24);
+    }
+  });
+
+  it('a record running past the end of a window whose end is not read yet', async () => {
+    // One pCPU, one window that ends 4 bytes after the first 1 MiB block: the last piece read before the
+    // block boundary ends inside the bad record, so the merge must skip bytes it has not read.
+    const block = 1 << 20;
+    // Records from offset 12 up to 8 bytes before the block boundary: 16-byte ones and one of 12 bytes.
+    const filler: RecordSpec[] = [];
+    const fillerBytes = block - 8 - 12;
+    const fillerCount = Math.floor(fillerBytes / 16) + 1;
+    for (let k = 0; k < fillerCount - 1; k++) filler.push({ event: run, tsc: BigInt(10 + k), words: [k] });
+    filler.push({ event: run, tsc: BigInt(10 + fillerCount - 1) });
+    expect((fillerCount - 1) * 16 + 12).toBe(fillerBytes);
+    const bodyBytes = fillerBytes + 12; // the bad record's 8 bytes before the boundary, 4 after
+    const bytes = new TraceBuilder()
+      .window(0, filler, bodyBytes)
+      .raw(0xf0021010, 0x11111111, 0x22222222) // a header claiming TSC and 7 words (40 bytes)
+      .window(0, [{ event: run, tsc: BigInt(10 + fillerCount), words: [1] }])
+      .bytes();
+    const diagnostics = new Diagnostics();
+    const { rows } = await mergedRows(bytes, { merge: 'exact', diagnostics });
+    expect(rows.length).toBe(fillerCount + 1);
+    expect(rows.at(-1)).toMatchObject({ tsc: BigInt(10 + fillerCount), words: [1] });
+    expect(diagnostics.counts).toEqual({ record_crosses_window: 1 });
+    expect(diagnostics.samples[0]?.offset).toBe(block - 8);
+    const stream = await mergedRows(bytes, { merge: 'stream' });
+    expect(stream.rows).toEqual(rows);
+  });
+
+  it('a CPU_CHANGE look-alike inside a window is skipped and the window read on', async () => {
+    // The window's size is right (the next header is where it says), so the look-alike is damage.
+    const bytes = new TraceBuilder()
+      .window(0, [{ event: run, tsc: 1n, words: [1] }], 16 + 12 + 16)
+      .raw(0x2001f003, 1, 0)
+      .raw(0x90021010, 3, 0, 2) // a record: TSC 3, one word
+      .window(1, [{ event: run, tsc: 2n, words: [9] }])
+      .bytes();
+    const { rows, diagnostics } = await mergedRows(bytes, { merge: 'exact' });
+    expect(rows.map((r) => [r.pcpu, r.tsc, r.words])).toEqual([
+      [0, 1n, [1]],
+      [1, 2n, [9]],
+      [0, 3n, [2]],
+    ]);
+    expect(diagnostics.counts).toEqual({ window_cut_short: 1 });
+    expect(diagnostics.samples[0]).toMatchObject({ pcpu: 0, offset: 28 });
+  });
+});
