@@ -19,6 +19,12 @@ export interface ByteSource {
    * decoder merge pCPUs exactly with bounded memory.
    */
   readAt?(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * {@link ByteSource.readAt} without waiting, for sources that can (bytes in memory, a local file). The
+   * window index of an exact merge makes a small read per window header, where a promise each costs more
+   * than the read itself.
+   */
+  readAtSync?(offset: number, length: number): Uint8Array;
   /** Releases the underlying handle. */
   close?(): Promise<void>;
 }
@@ -102,6 +108,7 @@ export function fromBytes(bytes: Uint8Array, name = 'bytes'): ByteSource {
       for (let at = 0; at < bytes.length; at += 1 << 20) yield bytes.subarray(at, at + (1 << 20));
     },
     readAt: async (offset, length) => bytes.subarray(offset, Math.min(bytes.length, offset + length)),
+    readAtSync: (offset, length) => bytes.subarray(offset, Math.min(bytes.length, offset + length)),
   };
 }
 

@@ -3,6 +3,7 @@
  * Files and stdin for Node and Deno: the only part of the library that touches the platform.
  * @module
  */
+import { readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { ByteSource } from '../core/io.js';
 import { XenspanError } from '../core/errors.js';
@@ -56,6 +57,16 @@ export async function fileSource(path: string): Promise<ByteSource> {
     }
     return got === buffer.length ? buffer : buffer.subarray(0, got);
   };
+  const readAtSync = (offset: number, length: number): Uint8Array => {
+    const buffer = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
+    let got = 0;
+    while (got < buffer.length) {
+      const bytesRead = readSync(fh.fd, buffer, got, buffer.length - got, offset + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return got === buffer.length ? buffer : buffer.subarray(0, got);
+  };
   return {
     name: path,
     size,
@@ -70,6 +81,7 @@ export async function fileSource(path: string): Promise<ByteSource> {
       }
     },
     readAt,
+    readAtSync,
     close: () => fh.close(),
   };
 }

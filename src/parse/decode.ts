@@ -56,7 +56,11 @@ export interface DecodeReport {
 interface OpenedInput {
   readonly chunks: AsyncIterable<Uint8Array>;
   readonly compression: Compression | 'none';
-  readonly seekable?: { readonly size: number; readAt(offset: number, length: number): Promise<Uint8Array> };
+  readonly seekable?: {
+    readonly size: number;
+    readAt(offset: number, length: number): Promise<Uint8Array>;
+    readonly readAtSync?: ((offset: number, length: number) => Uint8Array) | undefined;
+  };
 }
 
 async function openInput(source: ByteSource): Promise<OpenedInput> {
@@ -65,7 +69,8 @@ async function openInput(source: ByteSource): Promise<OpenedInput> {
     const compression = detectCompression(head);
     if (compression !== undefined) return { chunks: decompressChunks(source.chunks(), compression), compression };
     const readAt = source.readAt.bind(source);
-    return { chunks: source.chunks(), compression: 'none', seekable: { size: source.size, readAt } };
+    const readAtSync = source.readAtSync?.bind(source);
+    return { chunks: source.chunks(), compression: 'none', seekable: { size: source.size, readAt, readAtSync } };
   }
   const { head, chunks } = await peek(source.chunks(), 4);
   const compression = detectCompression(head);
@@ -187,7 +192,7 @@ export async function forEachRecordBatch(
     }
     if (opened.seekable !== undefined && mode !== 'stream') {
       if (opened.seekable.size === 0) emptyInput();
-      const index = await indexWindows(opened.seekable.size, opened.seekable.readAt);
+      const index = await indexWindows(opened.seekable.size, opened.seekable.readAtSync ?? opened.seekable.readAt);
       if (index.clean) {
         await mergeExact(index.pcpus, opened.seekable.size, opened.seekable.readAt, { ...mergerOptions, backpressure: options.backpressure });
         return { merge: 'exact', compression: 'none', bytes: opened.seekable.size, diagnostics };

@@ -23,15 +23,18 @@ export interface WindowIndex {
   readonly windowCount: number;
 }
 
-const BLOCK = 64 * 1024;
+/** Bytes read at a window header when reads wait (a promise each) and when they do not. */
+const ASYNC_BLOCK = 64 * 1024;
+const SYNC_BLOCK = 8 * 1024;
 
 /**
- * Walks the window headers of a seekable input. Reads 64 KiB blocks so that small windows cost one read
- * per block rather than one per window.
+ * Walks the window headers of a seekable input. Reads a block at a header, so that small windows cost one
+ * read per block rather than one per window. `readAt` may answer at once (a `Uint8Array`) or with a
+ * promise: a synchronous reader is much faster here, since there is a read per window of a few KiB or more.
  */
 export async function indexWindows(
   size: number,
-  readAt: (offset: number, length: number) => Promise<Uint8Array>,
+  readAt: (offset: number, length: number) => Uint8Array | Promise<Uint8Array>,
 ): Promise<WindowIndex> {
   const byPcpu = new Map<number, PcpuWindows>();
   const pcpus: PcpuWindows[] = [];
@@ -41,9 +44,13 @@ export async function indexWindows(
   let at = 0;
   let clean = true;
   let windowCount = 0;
+  /** The first read tells whether reads wait; the block size follows. */
+  let blockBytes = SYNC_BLOCK;
   while (at + 12 <= size) {
     if (at < blockAt || at + 12 > blockAt + block.length) {
-      block = await readAt(at, Math.min(BLOCK, size - at));
+      const read = readAt(at, Math.min(blockBytes, size - at));
+      block = read instanceof Uint8Array ? read : await read;
+      blockBytes = read instanceof Uint8Array ? SYNC_BLOCK : ASYNC_BLOCK;
       view = new DataView(block.buffer, block.byteOffset, block.byteLength);
       blockAt = at;
       if (block.length < 12) {

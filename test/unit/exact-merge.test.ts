@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: MIT
 // The exact merge decodes each pCPU's windows in place, a piece at a time: windows larger than a piece,
 // records cut between pieces, and damage inside a window whose framing is intact.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../../src/core/diagnostics.js';
+import { fileSource } from '../../src/node/index.js';
+import { indexWindows } from '../../src/parse/window-index.js';
 import { EV, TraceBuilder } from '../support/trace-builder.js';
 import type { RecordSpec } from '../support/trace-builder.js';
 import { fileOrderRows, mergedRows, seededRandom } from '../support/decode.js';
@@ -131,5 +136,61 @@ describe('damage inside a window whose framing is intact', () => {
     ]);
     expect(diagnostics.counts).toEqual({ window_cut_short: 1 });
     expect(diagnostics.samples[0]).toMatchObject({ pcpu: 0, offset: 28 });
+  });
+});
+
+describe('window index', () => {
+  it('is the same whether the reader answers at once or with a promise, damaged or not', async () => {
+    const random = seededRandom(3);
+    const builder = new TraceBuilder();
+    for (let k = 0; k < 400; k++) {
+      const records = Array.from({ length: Math.floor(random() * 900) }, (_, i) => ({ event: run, tsc: BigInt(k * 1000 + i), words: [i] }));
+      builder.window(k % 3, records);
+    }
+    const clean = builder.bytes();
+    const cut = clean.subarray(0, clean.length - 6);
+    const spliced = new Uint8Array([...clean.subarray(0, 200_000), 0, ...clean.subarray(200_000)]);
+    for (const bytes of [clean, cut, spliced]) {
+      const sync = await indexWindows(bytes.length, (offset, length) => bytes.slice(offset, offset + length));
+      const async = await indexWindows(bytes.length, async (offset, length) => bytes.slice(offset, offset + length));
+      expect(sync).toEqual(async);
+    }
+    const index = await indexWindows(clean.length, (offset, length) => clean.slice(offset, offset + length));
+    expect(index.clean).toBe(true);
+    expect(index.windowCount).toBe(400);
+    expect(index.pcpus.map((p) => p.offsets.length)).toEqual([134, 133, 133]);
+    expect((await indexWindows(cut.length, (offset, length) => cut.slice(offset, offset + length))).clean).toBe(false);
+  });
+});
+
+describe('a file read by seeking', () => {
+  it('reads the same bytes at once as with a promise, and merges as the bytes in memory do', async () => {
+    const random = seededRandom(5);
+    const builder = new TraceBuilder();
+    for (let k = 0; k < 60; k++) {
+      const records = Array.from({ length: 1 + Math.floor(random() * 3000) }, (_, i) => ({ event: run, tsc: BigInt(k * 10_000 + i * 3 + (k % 2)), words: [i] }));
+      builder.window(k % 2, records);
+    }
+    const bytes = builder.bytes();
+    const dir = mkdtempSync(join(tmpdir(), 'xenspan-exact-'));
+    const path = join(dir, 'trace.xentrace');
+    writeFileSync(path, bytes);
+    try {
+      const source = await fileSource(path);
+      try {
+        for (const [offset, length] of [[0, 12], [4096, 70_000], [bytes.length - 5, 100], [bytes.length + 10, 4]]) {
+          expect(source.readAtSync!(offset!, length!)).toEqual(await source.readAt!(offset!, length!));
+        }
+      } finally {
+        await source.close?.();
+      }
+      const fromFile = await mergedRows(await fileSource(path), { merge: 'exact' });
+      const inMemory = await mergedRows(bytes, { merge: 'exact' });
+      expect(fromFile.merge).toBe('exact');
+      expect(fromFile.rows.length).toBe(inMemory.rows.length);
+      expect(fromFile.rows).toEqual(inMemory.rows);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
