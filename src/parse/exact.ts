@@ -68,8 +68,6 @@ class PcpuLane {
   readonly cursor = new WindowCursor();
   /** Decoded rows; `words` is the shared arena. */
   rows: RecordBatch;
-  /** Merge key of each row (see ExactMerger.#keyRows). */
-  keys: Float64Array;
   /** Next row to emit. */
   head = 0;
   /** First row still waiting to borrow a TSC (see RECORD_FLAGS.borrowedTsc), or -1. */
@@ -99,7 +97,6 @@ class PcpuLane {
     const rows = Math.min(4096, regionEnd - regionStart);
     this.rows = createRecordBatch(rows, 0);
     this.rows.words = arena;
-    this.keys = new Float64Array(rows);
   }
 
   /** End of the rows that may be ordered now (rows from `pendingBorrow` on still wait for a TSC). */
@@ -139,10 +136,16 @@ class ExactMerger {
   /** Slots of the lanes with a ready row, sorted by (head key, head offset); `#activeCount` of them. */
   readonly #order: Int32Array;
   #activeCount = 0;
-  /** Keys are TSCs minus this base (the first TSC seen), so that doubles hold them exactly. */
+  /**
+   * Merge keys are TSCs minus this base (the first TSC read), as doubles: exact while the trace spans
+   * under 2^53 cycles (40 days at 2.6 GHz), however large the TSCs. They are computed where they are
+   * compared, from the rows' TSC columns.
+   */
   #baseHi = 0;
   #baseLo = 0;
   #baseSet = false;
+  /** The base was set after heads were keyed: the order's keys must be computed again. */
+  #rekey = false;
 
   constructor(pcpus: readonly PcpuWindows[], size: number, readAt: ReadAt, options: ExactMergeOptions) {
     this.#onBatch = options.onBatch;
@@ -182,11 +185,15 @@ class ExactMerger {
   #emit(): PcpuLane | undefined {
     const headKey = this.#headKey;
     const headOffset = this.#headOffset;
+    const baseHi = this.#baseHi;
+    const baseLo = this.#baseLo;
+    if (this.#rekey) this.#rekeyOrder();
     for (const lane of this.#lanes) {
       if (lane.head < lane.readyEnd) {
         if (!lane.active) {
-          headKey[lane.slot] = lane.keys[lane.head]!;
-          headOffset[lane.slot] = lane.rows.fileOffset[lane.head]!;
+          const rows = lane.rows;
+          headKey[lane.slot] = tscDelta(rows.tscHi[lane.head]!, rows.tscLo[lane.head]!, baseHi, baseLo);
+          headOffset[lane.slot] = rows.fileOffset[lane.head]!;
           this.#insert(lane.slot);
           lane.active = true;
         }
@@ -224,7 +231,6 @@ class ExactMerger {
       // Copy rows from the head (the smallest record) while they stay ahead of the runner-up. The
       // payload words stay where they are: the output's `words` is the arena.
       const rows = q.rows;
-      const keys = q.keys;
       const offsets = rows.fileOffset;
       const header = rows.header;
       const lo = rows.tscLo;
@@ -244,7 +250,10 @@ class ExactMerger {
         outPayload[n] = payload[h]!;
         n++;
         h++;
-      } while (h < end && ((k = keys[h]!) < otherKey || (k === otherKey && offsets[h]! < otherOffset)));
+      } while (
+        h < end &&
+        ((k = tscDelta(hi[h]!, lo[h]!, baseHi, baseLo)) < otherKey || (k === otherKey && offsets[h]! < otherOffset))
+      );
       q.head = h;
       if (n === batchSize) {
         out.length = n;
@@ -252,7 +261,7 @@ class ExactMerger {
         n = 0;
       }
       if (h < readyEnd) {
-        headKey[slot] = keys[h]!;
+        headKey[slot] = tscDelta(hi[h]!, lo[h]!, baseHi, baseLo);
         headOffset[slot] = offsets[h]!;
         this.#reorderFirst();
       } else {
@@ -340,7 +349,6 @@ class ExactMerger {
       // A pCPU whose records never carry a TSC (a handler-only capture): stop waiting, keep memory bounded.
       this.#settleBorrowed(lane);
     }
-    // Rows still waiting for a TSC are keyed with the new ones once it comes.
     const keyFrom = lane.pendingBorrow >= 0 ? lane.pendingBorrow : lane.cursor.n;
     let budget = Math.min(this.#readBytes, (lane.regionEnd - lane.fill) * 4);
     const { offsets, lengths, cursor } = lane;
@@ -383,7 +391,7 @@ class ExactMerger {
       }
     }
     if (lane.window >= offsets.length && !lane.open) lane.done = true;
-    this.#keyRows(lane, keyFrom);
+    this.#trackBorrowed(lane, keyFrom);
     if (lane.done) this.#settleBorrowed(lane);
   }
 
@@ -430,10 +438,7 @@ class ExactMerger {
     while (capacity < need) capacity *= 2;
     const n = lane.cursor.n;
     const rows = grownRecordBatch(old, capacity, n);
-    const keys = new Float64Array(capacity);
-    keys.set(lane.keys.subarray(0, n));
     lane.rows = rows;
-    lane.keys = keys;
   }
 
   /** Moves the lane's rows not yet emitted, and their words and the undecoded ones, to the front. */
@@ -460,7 +465,6 @@ class ExactMerger {
     rows.flags.copyWithin(0, head, cursor.n);
     rows.fileOffset.copyWithin(0, head, cursor.n);
     rows.payloadIndex.copyWithin(0, head, cursor.n);
-    lane.keys.copyWithin(0, head, cursor.n);
     for (let r = 0; r < live; r++) rows.payloadIndex[r] -= shift;
     if (lane.pendingBorrow >= 0) lane.pendingBorrow -= head;
     lane.head = 0;
@@ -468,18 +472,17 @@ class ExactMerger {
   }
 
   /**
-   * Gives rows `from…` their merge keys: TSC minus the base, as a double (exact while the trace spans
-   * under 2^53 cycles). Rows that had no TSC before any on their pCPU take the first one that comes
-   * (back-filled here); until it does they wait, unkeyed.
+   * Rows that had no TSC before any on their pCPU take the first one that comes (back-filled here);
+   * until it does they wait. Sets the merge's base from the first TSC read. `from`: the first new row
+   * (or the first waiting one).
    */
-  #keyRows(lane: PcpuLane, from: number): void {
+  #trackBorrowed(lane: PcpuLane, from: number): void {
     const rows = lane.rows;
     const n = lane.cursor.n;
     const flags = rows.flags;
     const lo = rows.tscLo;
     const hi = rows.tscHi;
-    let end = n;
-    for (let r = lane.pendingBorrow >= 0 ? lane.pendingBorrow : from; r < n; r++) {
+    for (let r = from; r < n; r++) {
       if ((flags[r]! & BORROWED) !== 0) {
         if (lane.pendingBorrow < 0) lane.pendingBorrow = r;
       } else if (lane.pendingBorrow >= 0) {
@@ -492,22 +495,33 @@ class ExactMerger {
         break; // only the first rows of a pCPU can borrow
       }
     }
-    if (lane.pendingBorrow >= 0) end = lane.pendingBorrow;
-    if (!this.#baseSet && end > from) {
-      this.#baseHi = hi[from]!;
-      this.#baseLo = lo[from]!;
-      this.#baseSet = true;
+    if (!this.#baseSet) {
+      const end = lane.readyEnd;
+      for (let r = from; r < end; r++) {
+        if ((flags[r]! & BORROWED) !== 0) continue; // settled without a TSC: no base
+        this.#baseHi = hi[r]!;
+        this.#baseLo = lo[r]!;
+        this.#baseSet = true;
+        this.#rekey = this.#activeCount > 0;
+        break;
+      }
     }
-    const keys = lane.keys;
-    const baseHi = this.#baseHi;
-    const baseLo = this.#baseLo;
-    for (let r = from; r < end; r++) keys[r] = tscDelta(hi[r]!, lo[r]!, baseHi, baseLo);
   }
 
-  /** Rows still waiting to borrow a TSC keep TSC 0 and come before every record with one. */
+  /** Keys the order's heads again and re-sorts them (the base was set after they were first keyed). */
+  #rekeyOrder(): void {
+    this.#rekey = false;
+    const slots = Array.from(this.#order.subarray(0, this.#activeCount));
+    this.#activeCount = 0;
+    for (const slot of slots) {
+      const lane = this.#lanes[slot]!;
+      this.#headKey[slot] = tscDelta(lane.rows.tscHi[lane.head]!, lane.rows.tscLo[lane.head]!, this.#baseHi, this.#baseLo);
+      this.#insert(slot);
+    }
+  }
+
+  /** Rows still waiting to borrow a TSC keep TSC 0, so they come before every record with one. */
   #settleBorrowed(lane: PcpuLane): void {
-    if (lane.pendingBorrow < 0) return;
-    lane.keys.fill(-Infinity, lane.pendingBorrow, lane.cursor.n);
     lane.pendingBorrow = -1;
   }
 

@@ -68,6 +68,24 @@ describe('exact merge in pieces', () => {
     expect(rows.slice(1).map((r) => r.words[0])).toEqual([...untimed.map((_, k) => k), 1]);
     expect(diagnostics.counts.missing_tsc_at_start).toBe(40_000);
   });
+  it('puts a pCPU that never gets a TSC first, even when the first TSC is read after merging began', async () => {
+    // pCPU 1 has 320 KB of records without TSC before its first TSC: the merge starts with pCPU 0's
+    // TSC-less records (TSC 0) before any TSC is known, and must still order them first although they
+    // come later in the file.
+    const untimed = Array.from({ length: 40_000 }, (_, k) => ({ event: run, words: [k] }));
+    const bytes = new TraceBuilder()
+      .window(0, [])
+      .window(1, [...untimed, { event: run, tsc: 5_000_000_000_000n, words: [1] }])
+      .window(0, [{ event: run, words: [70] }, { event: run, words: [71] }])
+      .bytes();
+    const { rows } = await mergedRows(bytes, { merge: 'exact' });
+    expect(rows.length).toBe(40_003);
+    expect(rows.slice(0, 2).map((r) => [r.pcpu, r.tsc, r.words[0]])).toEqual([
+      [0, 0n, 70],
+      [0, 0n, 71],
+    ]);
+    expect(rows.slice(2).every((r) => r.pcpu === 1 && r.tsc === 5_000_000_000_000n)).toBe(true);
+  });
 });
 
 describe('damage inside a window whose framing is intact', () => {
