@@ -8,6 +8,7 @@ import { RECORD_FLAGS, createRecordBatch, grownRecordBatch, tscDelta } from '../
 import type { RecordBatch } from '../core/batch.js';
 import { formatOffset } from '../core/diagnostics.js';
 import type { Diagnostics } from '../core/diagnostics.js';
+import { HeadOrder } from './heads.js';
 import { ReadCache } from './read-cache.js';
 import type { ReadAt } from './read-cache.js';
 import {
@@ -130,12 +131,8 @@ class ExactMerger {
   readonly #arena: Uint32Array;
   readonly #arenaBytes: Uint8Array;
   readonly #lanes: PcpuLane[] = [];
-  /** Head key and file offset of each lane's next ready row, by slot. */
-  readonly #headKey: Float64Array;
-  readonly #headOffset: Float64Array;
-  /** Slots of the lanes with a ready row, sorted by (head key, head offset); `#activeCount` of them. */
-  readonly #order: Int32Array;
-  #activeCount = 0;
+  /** The lanes with a ready row, by slot (a lane's index), in the order of their heads. */
+  readonly #heads: HeadOrder;
   /**
    * Merge keys are TSCs minus this base (the first TSC read), as doubles: exact while the trace spans
    * under 2^53 cycles (40 days at 2.6 GHz), however large the TSCs. They are computed where they are
@@ -161,9 +158,7 @@ class ExactMerger {
     pcpus.forEach((windows, i) => {
       this.#lanes.push(new PcpuLane(i, windows, this.#arena, i * regionWords, (i + 1) * regionWords));
     });
-    this.#headKey = new Float64Array(pcpus.length);
-    this.#headOffset = new Float64Array(pcpus.length);
-    this.#order = new Int32Array(pcpus.length);
+    this.#heads = new HeadOrder(pcpus.length);
     this.#out = createRecordBatch(this.#batchSize, 0);
     this.#out.words = this.#arena;
   }
@@ -183,18 +178,18 @@ class ExactMerger {
    * undefined when everything was emitted. The output is flushed first: its rows point into the arena.
    */
   #emit(): PcpuLane | undefined {
-    const headKey = this.#headKey;
-    const headOffset = this.#headOffset;
+    const heads = this.#heads;
     const baseHi = this.#baseHi;
     const baseLo = this.#baseLo;
-    if (this.#rekey) this.#rekeyOrder();
+    if (this.#rekey) {
+      // The base came after some heads were keyed (they had no TSC): key them again.
+      this.#rekey = false;
+      heads.rekey((slot) => this.#headKeyOf(this.#lanes[slot]!));
+    }
     for (const lane of this.#lanes) {
       if (lane.head < lane.readyEnd) {
         if (!lane.active) {
-          const rows = lane.rows;
-          headKey[lane.slot] = tscDelta(rows.tscHi[lane.head]!, rows.tscLo[lane.head]!, baseHi, baseLo);
-          headOffset[lane.slot] = rows.fileOffset[lane.head]!;
-          this.#insert(lane.slot);
+          heads.insert(lane.slot, this.#headKeyOf(lane), lane.rows.fileOffset[lane.head]!);
           lane.active = true;
         }
       } else if (!lane.done || lane.head < lane.cursor.n) {
@@ -202,7 +197,6 @@ class ExactMerger {
         return lane;
       }
     }
-    const order = this.#order;
     const lanes = this.#lanes;
     const out = this.#out;
     const outPcpu = out.pcpu;
@@ -214,15 +208,16 @@ class ExactMerger {
     const outPayload = out.payloadIndex;
     const batchSize = this.#batchSize;
     let n = out.length;
-    while (this.#activeCount > 0) {
+    while (heads.count > 0) {
       // The first lane in the order has the smallest head; the second one's head ends its run.
+      const order = heads.order;
       const slot = order[0]!;
       const q = lanes[slot]!;
       let otherKey = Infinity;
       let otherOffset = Infinity;
-      if (this.#activeCount > 1) {
-        otherKey = headKey[order[1]!]!;
-        otherOffset = headOffset[order[1]!]!;
+      if (heads.count > 1) {
+        otherKey = heads.key[order[1]!]!;
+        otherOffset = heads.offset[order[1]!]!;
       }
       const first = q.head;
       const readyEnd = q.readyEnd;
@@ -261,12 +256,9 @@ class ExactMerger {
         n = 0;
       }
       if (h < readyEnd) {
-        headKey[slot] = tscDelta(hi[h]!, lo[h]!, baseHi, baseLo);
-        headOffset[slot] = offsets[h]!;
-        this.#reorderFirst();
+        heads.firstMoved(tscDelta(hi[h]!, lo[h]!, baseHi, baseLo), offsets[h]!);
       } else {
-        order.copyWithin(0, 1, this.#activeCount);
-        this.#activeCount--;
+        heads.removeFirst();
         q.active = false;
         if (!q.done || h < q.cursor.n) {
           out.length = n;
@@ -280,59 +272,9 @@ class ExactMerger {
     return undefined;
   }
 
-  /** Whether lane slot `a`'s head comes before slot `b`'s: (key, file offset). */
-  #precedes(a: number, b: number): boolean {
-    const ka = this.#headKey[a]!;
-    const kb = this.#headKey[b]!;
-    return ka < kb || (ka === kb && this.#headOffset[a]! < this.#headOffset[b]!);
-  }
-
-  /** Adds a slot to the order (binary search, then one move). */
-  #insert(slot: number): void {
-    const order = this.#order;
-    let low = 0;
-    let high = this.#activeCount;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if (this.#precedes(order[mid]!, slot)) low = mid + 1;
-      else high = mid;
-    }
-    order.copyWithin(low + 1, low, this.#activeCount);
-    order[low] = slot;
-    this.#activeCount++;
-  }
-
-  /** The first slot's head moved on: moves it to its place among the others. */
-  #reorderFirst(): void {
-    const order = this.#order;
-    const count = this.#activeCount;
-    const headKey = this.#headKey;
-    const headOffset = this.#headOffset;
-    const slot = order[0]!;
-    const key = headKey[slot]!;
-    const offset = headOffset[slot]!;
-    if (count <= 16) {
-      // Few lanes: shift the ones that now come first (a builtin call costs more than a short loop).
-      let i = 0;
-      for (; i + 1 < count; i++) {
-        const next = order[i + 1]!;
-        const k = headKey[next]!;
-        if (k > key || (k === key && headOffset[next]! > offset)) break;
-        order[i] = next;
-      }
-      order[i] = slot;
-      return;
-    }
-    let low = 1;
-    let high = count;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if (this.#precedes(order[mid]!, slot)) low = mid + 1;
-      else high = mid;
-    }
-    if (low === 1) return;
-    order.copyWithin(0, 1, low);
-    order[low - 1] = slot;
+  /** Merge key of a lane's head row. */
+  #headKeyOf(lane: PcpuLane): number {
+    return tscDelta(lane.rows.tscHi[lane.head]!, lane.rows.tscLo[lane.head]!, this.#baseHi, this.#baseLo);
   }
 
   #flushOut(): void {
@@ -502,21 +444,9 @@ class ExactMerger {
         this.#baseHi = hi[r]!;
         this.#baseLo = lo[r]!;
         this.#baseSet = true;
-        this.#rekey = this.#activeCount > 0;
+        this.#rekey = this.#heads.count > 0;
         break;
       }
-    }
-  }
-
-  /** Keys the order's heads again and re-sorts them (the base was set after they were first keyed). */
-  #rekeyOrder(): void {
-    this.#rekey = false;
-    const slots = Array.from(this.#order.subarray(0, this.#activeCount));
-    this.#activeCount = 0;
-    for (const slot of slots) {
-      const lane = this.#lanes[slot]!;
-      this.#headKey[slot] = tscDelta(lane.rows.tscHi[lane.head]!, lane.rows.tscLo[lane.head]!, this.#baseHi, this.#baseLo);
-      this.#insert(slot);
     }
   }
 

@@ -1,147 +1,115 @@
 // SPDX-License-Identifier: MIT
 /**
- * HeadSet: which pCPU's next record comes first, for both merges.
+ * HeadOrder: which pCPU's next record comes first, for both merges.
  * @module
  */
 
-/** A per-pCPU source of records in a merge, seen through its head (next) record. */
-export interface MergeHead {
-  /** Merge key (TSC relative to the merge's base) of the head record. */
-  headKey: number;
-  /** File offset of the head record: breaks ties, so that equal TSCs keep file order. */
-  headOffset: number;
-  /** Position in the {@link HeadSet}, or -1 when not in it. */
-  activeIndex: number;
-}
-
-/** Sources up to which a linear scan picks the next run (measured faster than a heap for few pCPUs). */
-const LINEAR_SELECTION_MAX = 8;
+/** Active slots up to which moving the first one to its place is a linear walk (cheaper than a search). */
+const LINEAR_REORDER_MAX = 16;
 
 /**
- * The sources whose head record is ready, ordered by (head key, head offset). {@link HeadSet.select}
- * gives the first and the runner-up's head, so that a merge can emit a whole run of the first source
- * with one key comparison per record. An unordered list while there are few sources, a binary heap
- * beyond that (O(log pCPUs) per run; runs average about two records on real traces).
+ * The per-pCPU sources of a merge that have a record ready, as slot numbers sorted by their head record's
+ * (key, file offset): `order[0]` is the next record's source and `order[1]` the runner-up, whose head
+ * ends the first one's run. After a run only the first slot moves; on real traces it goes back a place
+ * or two, so that costs about a comparison per run (a binary search and one move with many pCPUs).
  */
-export class HeadSet<T extends MergeHead> {
-  readonly #items: T[] = [];
-  /** Whether `#items` is kept as a binary heap. */
-  #heapOrdered = false;
-  /** After {@link HeadSet.select}: the runner-up's head key and offset (Infinity when there is none). */
-  otherKey = Infinity;
-  otherOffset = Infinity;
+export class HeadOrder {
+  /** Merge key of each slot's head record (TSC relative to the merge's base). */
+  key: Float64Array;
+  /** File offset of each slot's head record: breaks ties, so that equal TSCs keep file order. */
+  offset: Float64Array;
+  /** Active slots, sorted; `count` of them. */
+  order: Int32Array;
+  count = 0;
 
-  get size(): number {
-    return this.#items.length;
+  constructor(slots: number) {
+    this.key = new Float64Array(Math.max(1, slots));
+    this.offset = new Float64Array(Math.max(1, slots));
+    this.order = new Int32Array(Math.max(1, slots));
   }
 
-  /** The source with the first head; sets `otherKey`/`otherOffset`. The set must not be empty. */
-  select(): T {
-    const items = this.#items;
-    let otherKey = Infinity;
-    let otherOffset = Infinity;
-    let q = items[0]!;
-    if (this.#heapOrdered) {
-      // The smallest head is the root; the runner-up is one of its children.
-      if (items.length > 1) {
-        let other = items[1]!;
-        if (items.length > 2 && precedes(items[2]!, other)) other = items[2]!;
-        otherKey = other.headKey;
-        otherOffset = other.headOffset;
+  /** Room for slots `0 … slots − 1`. */
+  reserve(slots: number): void {
+    if (slots <= this.key.length) return;
+    const capacity = Math.max(slots, this.key.length * 2);
+    const key = new Float64Array(capacity);
+    const offset = new Float64Array(capacity);
+    const order = new Int32Array(capacity);
+    key.set(this.key);
+    offset.set(this.offset);
+    order.set(this.order);
+    this.key = key;
+    this.offset = offset;
+    this.order = order;
+  }
+
+  /** Adds a slot whose head is ready, with its head's key and offset. */
+  insert(slot: number, key: number, offset: number): void {
+    this.key[slot] = key;
+    this.offset[slot] = offset;
+    const order = this.order;
+    const at = this.#place(slot, 0);
+    order.copyWithin(at + 1, at, this.count);
+    order[at] = slot;
+    this.count++;
+  }
+
+  /** Drops the first slot (its source ran dry). */
+  removeFirst(): void {
+    this.order.copyWithin(0, 1, this.count);
+    this.count--;
+  }
+
+  /** The first slot's head moved on to a record with this key and offset: moves it to its place. */
+  firstMoved(key: number, offset: number): void {
+    const order = this.order;
+    const keys = this.key;
+    const offsets = this.offset;
+    const count = this.count;
+    const slot = order[0]!;
+    keys[slot] = key;
+    offsets[slot] = offset;
+    if (count <= LINEAR_REORDER_MAX) {
+      // Few slots: shift the ones that now come first (a builtin call costs more than a short loop).
+      let i = 0;
+      for (; i + 1 < count; i++) {
+        const next = order[i + 1]!;
+        const k = keys[next]!;
+        if (k > key || (k === key && offsets[next]! > offset)) break;
+        order[i] = next;
       }
-    } else {
-      // Few sources: one pass finds the smallest and the runner-up (cheaper than a heap's bookkeeping).
-      let key = q.headKey;
-      let offset = q.headOffset;
-      for (let a = 1; a < items.length; a++) {
-        const c = items[a]!;
-        const k = c.headKey;
-        if (k < key || (k === key && c.headOffset < offset)) {
-          otherKey = key;
-          otherOffset = offset;
-          q = c;
-          key = k;
-          offset = c.headOffset;
-        } else if (k < otherKey || (k === otherKey && c.headOffset < otherOffset)) {
-          otherKey = k;
-          otherOffset = c.headOffset;
-        }
-      }
+      order[i] = slot;
+      return;
     }
-    this.otherKey = otherKey;
-    this.otherOffset = otherOffset;
-    return q;
+    const at = this.#place(slot, 1);
+    if (at === 1) return;
+    order.copyWithin(0, 1, at);
+    order[at - 1] = slot;
   }
 
-  /** Adds a source whose head is ready (`headKey`/`headOffset` set). */
-  add(q: T): void {
-    const items = this.#items;
-    q.activeIndex = items.length;
-    items.push(q);
-    if (this.#heapOrdered) {
-      this.#siftUp(q.activeIndex);
-    } else if (items.length > LINEAR_SELECTION_MAX) {
-      this.#heapOrdered = true;
-      for (let i = (items.length >>> 1) - 1; i >= 0; i--) this.#siftDown(i);
+  /** Keys every active slot again with `keyOf` and re-sorts them (after the merge's base changed). */
+  rekey(keyOf: (slot: number) => number): void {
+    const slots = Array.from(this.order.subarray(0, this.count));
+    this.count = 0;
+    for (const slot of slots) this.insert(slot, keyOf(slot), this.offset[slot]!);
+  }
+
+  /** First index from `from` whose slot comes after `slot` (binary search; slots never tie). */
+  #place(slot: number, from: number): number {
+    const order = this.order;
+    const keys = this.key;
+    const offsets = this.offset;
+    const key = keys[slot]!;
+    const offset = offsets[slot]!;
+    let low = from;
+    let high = this.count;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      const other = order[mid]!;
+      const k = keys[other]!;
+      if (k < key || (k === key && offsets[other]! < offset)) low = mid + 1;
+      else high = mid;
     }
+    return low;
   }
-
-  /** Takes a source out (in heap order it is the root: the source just emitted from). */
-  remove(q: T): void {
-    const items = this.#items;
-    const i = q.activeIndex;
-    const last = items.pop()!;
-    q.activeIndex = -1;
-    if (last !== q) {
-      items[i] = last;
-      last.activeIndex = i;
-      if (this.#heapOrdered) this.#siftDown(i);
-    }
-    // An ordered list is still a valid unordered one.
-    if (items.length <= LINEAR_SELECTION_MAX) this.#heapOrdered = false;
-  }
-
-  /** The selected source's head moved on (its key can only have grown or stayed). */
-  headMoved(): void {
-    if (this.#heapOrdered) this.#siftDown(0);
-  }
-
-  #siftUp(i: number): void {
-    const heap = this.#items;
-    while (i > 0) {
-      const parent = (i - 1) >>> 1;
-      if (!precedes(heap[i]!, heap[parent]!)) break;
-      this.#swap(i, parent);
-      i = parent;
-    }
-  }
-
-  #siftDown(i: number): void {
-    const heap = this.#items;
-    const n = heap.length;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) return;
-      const r = l + 1;
-      const c = r < n && precedes(heap[r]!, heap[l]!) ? r : l;
-      if (!precedes(heap[c]!, heap[i]!)) return;
-      this.#swap(i, c);
-      i = c;
-    }
-  }
-
-  #swap(i: number, j: number): void {
-    const heap = this.#items;
-    const a = heap[i]!;
-    const b = heap[j]!;
-    heap[i] = b;
-    heap[j] = a;
-    a.activeIndex = j;
-    b.activeIndex = i;
-  }
-}
-
-/** Whether source `a`'s head comes before source `b`'s: (key, file offset). */
-function precedes(a: MergeHead, b: MergeHead): boolean {
-  return a.headKey < b.headKey || (a.headKey === b.headKey && a.headOffset < b.headOffset);
 }

@@ -7,7 +7,7 @@ import { EVENT_MASK, RECORD_FLAGS, TRC_TRACE_WRAP_BUFFER, createRecordBatch, tsc
 import type { RecordBatch } from '../core/batch.js';
 import { formatOffset } from '../core/diagnostics.js';
 import type { Diagnostics } from '../core/diagnostics.js';
-import { HeadSet } from './heads.js';
+import { HeadOrder } from './heads.js';
 import { PcpuQueue } from './queue.js';
 
 /** Options of {@link CpuMerger}. */
@@ -53,8 +53,8 @@ export class CpuMerger {
   readonly #slack: number;
   readonly #queues: PcpuQueue[] = [];
   readonly #queueByPcpu = new Map<number, PcpuQueue>();
-  /** Queues whose head row is ready. */
-  readonly #active = new HeadSet<PcpuQueue>();
+  /** Queues whose head row is ready, by slot (their index in `#queues`), in the order of their heads. */
+  readonly #heads = new HeadOrder(8);
   /** Keys are TSCs minus this base (the first TSC seen), so that doubles hold them exactly. */
   #baseHi = 0;
   #baseLo = 0;
@@ -86,9 +86,10 @@ export class CpuMerger {
   queue(pcpu: number): PcpuQueue {
     let q = this.#queueByPcpu.get(pcpu);
     if (q === undefined) {
-      q = new PcpuQueue(pcpu);
+      q = new PcpuQueue(pcpu, this.#queues.length);
       this.#queueByPcpu.set(pcpu, q);
       this.#queues.push(q);
+      this.#heads.reserve(this.#queues.length);
     }
     return q;
   }
@@ -202,10 +203,9 @@ export class CpuMerger {
 
   #admitReadyQueues(): void {
     for (const q of this.#queues) {
-      if (q.activeIndex < 0 && q.headReady) {
-        q.headKey = q.keys[q.head];
-        q.headOffset = q.fileOffset[q.head];
-        this.#active.add(q);
+      if (!q.active && q.headReady) {
+        this.#heads.insert(q.slot, q.keys[q.head]!, q.fileOffset[q.head]!);
+        q.active = true;
       }
     }
   }
@@ -218,7 +218,8 @@ export class CpuMerger {
   #emitUntil(limit: number, keep: number): void {
     // Queues refilled since the last call (even mid-batch) must compete too.
     this.#admitReadyQueues();
-    const active = this.#active;
+    const heads = this.#heads;
+    const queues = this.#queues;
     const out = this.#out;
     const outWords = out.words;
     const outPcpu = out.pcpu;
@@ -230,11 +231,16 @@ export class CpuMerger {
     const outPayload = out.payloadIndex;
     const batchSize = this.#batchSize;
     let budget = this.#buffered - keep;
-    while (active.size > 0 && budget > 0) {
-      const q = active.select();
-      const otherKey = active.otherKey;
-      const otherOffset = active.otherOffset;
-      if (q.headKey > limit) break; // the smallest record is beyond the limit
+    while (heads.count > 0 && budget > 0) {
+      const order = heads.order;
+      const q = queues[order[0]!]!;
+      if (heads.key[q.slot]! > limit) break; // the smallest record is beyond the limit
+      let otherKey = Infinity;
+      let otherOffset = Infinity;
+      if (heads.count > 1) {
+        otherKey = heads.key[order[1]!]!;
+        otherOffset = heads.offset[order[1]!]!;
+      }
       const first = q.head;
       let end = q.readyEnd;
       if (end - first > budget) end = first + budget;
@@ -283,15 +289,12 @@ export class CpuMerger {
       this.#buffered -= h - first;
       q.head = h;
       if (out.length === batchSize) this.#flushOut();
-      if (h === q.tail) {
-        q.clear();
-        active.remove(q);
-      } else if (h === q.readyEnd) {
-        active.remove(q);
+      if (h === q.readyEnd) {
+        if (h === q.tail) q.clear();
+        heads.removeFirst();
+        q.active = false;
       } else {
-        q.headKey = keys[h]!;
-        q.headOffset = offsets[h]!;
-        active.headMoved();
+        heads.firstMoved(keys[h]!, offsets[h]!);
       }
     }
   }

@@ -34,18 +34,18 @@ export class PcpuQueue {
   /** Raw words of the queued runs (headers and TSCs included); rows point into it. */
   words: Uint32Array;
   wordTail = 0;
-  /** `keys[head]` and `fileOffset[head]`, cached for the merger's selection while the queue is active. */
-  headKey = 0;
-  headOffset = 0;
   head = 0;
   tail = 0;
   /** Index of the first row still waiting for a TSC to borrow (see RECORD_FLAGS.borrowedTsc), or -1. */
   pendingBorrow = -1;
-  /** Position in the merger's active set, or -1. */
-  activeIndex = -1;
+  /** The queue's slot in the merger's order of heads (its index). */
+  readonly slot: number;
+  /** Whether the queue is in the merger's order of heads. */
+  active = false;
 
-  constructor(pcpu: number, capacity = 1024) {
+  constructor(pcpu: number, slot: number, capacity = 1024) {
     this.pcpu = pcpu;
+    this.slot = slot;
     this.header = new Uint32Array(capacity);
     this.tscLo = new Uint32Array(capacity);
     this.tscHi = new Uint32Array(capacity);
