@@ -22,7 +22,8 @@ export const DIAGNOSTICS = {
   },
   window_cut_short: {
     severity: 'data_loss',
-    description: 'a CPU_CHANGE header appeared inside a window: its size was wrong; decoding resumed at that header',
+    description:
+      'a CPU_CHANGE header appeared inside a window. Read as a stream: the window size was wrong, decoding resumed at that header; merged exactly (the windows chain up, so the size was right): the look-alike was skipped',
   },
   not_a_window: {
     severity: 'data_loss',
