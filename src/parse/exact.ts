@@ -95,7 +95,7 @@ class PcpuLane {
     this.regionEnd = regionEnd;
     this.fill = regionStart;
     this.cursor.w = regionStart;
-    const rows = Math.min(4096, regionEnd - regionStart);
+    const rows = Math.min(256, regionEnd - regionStart); // grows with what a piece holds (see #ensureRows)
     this.rows = createRecordBatch(rows, 0);
     this.rows.words = arena;
   }
