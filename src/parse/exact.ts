@@ -12,6 +12,7 @@ import { HeadOrder } from './heads.js';
 import { ReadCache } from './read-cache.js';
 import type { ReadAt } from './read-cache.js';
 import {
+  MAX_WAITING_FOR_TSC,
   PcpuTscState,
   STOP_CROSSES_END,
   STOP_HEADER_INSIDE,
@@ -37,10 +38,10 @@ const BORROWED = RECORD_FLAGS.borrowedTsc;
 const WINDOW_HEADER_BYTES = 12;
 
 /**
- * Bytes of its windows one pCPU reads per refill: at most 256 KiB, and together about 4 MiB. A reader
- * runs that far ahead of the others in the file, so the total also bounds how far apart the readers
- * are, which must stay within the ReadCache's 8 blocks of 1 MiB (else blocks are read again and again),
- * and it bounds the merge's memory whatever the number of pCPUs.
+ * Bytes of its windows one pCPU reads per refill: at most 256 KiB, and together about 4 MiB, which bounds
+ * the merge's memory whatever the number of pCPUs. With windows smaller than that, it also keeps the
+ * readers within the ReadCache's 8 blocks of 1 MiB of each other (larger windows spread them further,
+ * and some blocks are then read more than once).
  */
 function readBytesPerRefill(pcpuCount: number): number {
   const bytes = Math.max(16 * 1024, Math.min(256 * 1024, Math.floor((4 << 20) / Math.max(1, pcpuCount))));
@@ -62,6 +63,8 @@ class PcpuLane {
   open = false;
   /** Bytes of the open window's records read so far. */
   read = 0;
+  /** Bytes of records (of all its windows) the lane has still to read. */
+  unread: number;
   /** No more windows: the lane is finished once its rows are emitted. */
   done = false;
   readonly tsc = new PcpuTscState();
@@ -86,11 +89,12 @@ class PcpuLane {
   /** Whether the lane is in the merger's order of heads. */
   active = false;
 
-  constructor(slot: number, windows: PcpuWindows, arena: Uint32Array, regionStart: number, regionEnd: number) {
+  constructor(slot: number, windows: PcpuWindows, recordBytes: number, arena: Uint32Array, regionStart: number, regionEnd: number) {
     this.slot = slot;
     this.pcpu = windows.pcpu;
     this.offsets = windows.offsets;
     this.lengths = windows.lengths;
+    this.unread = recordBytes;
     this.regionStart = regionStart;
     this.regionEnd = regionEnd;
     this.fill = regionStart;
@@ -151,12 +155,16 @@ class ExactMerger {
     this.#batchSize = options.batchSize ?? 8192;
     this.#cache = new ReadCache(readAt, size);
     this.#readBytes = readBytesPerRefill(pcpus.length);
-    // Room for one read plus as much again: rows waiting for a TSC and the carry of a cut record.
-    const regionWords = (2 * this.#readBytes) >>> 2;
-    this.#arena = new Uint32Array(regionWords * Math.max(1, pcpus.length));
+    // A lane's region: room for one read plus as much again (rows waiting for a TSC, the carry of a cut
+    // record), or for all of its records when that is less, so that pCPUs with little data cost little.
+    const recordBytes = pcpus.map((windows) => windows.lengths.reduce((sum, length) => sum + length - WINDOW_HEADER_BYTES, 0));
+    const regionWords = recordBytes.map((bytes) => Math.min(2 * this.#readBytes, bytes + 64) >>> 2);
+    this.#arena = new Uint32Array(Math.max(1, regionWords.reduce((sum, words) => sum + words, 0)));
     this.#arenaBytes = new Uint8Array(this.#arena.buffer);
+    let regionStart = 0;
     pcpus.forEach((windows, i) => {
-      this.#lanes.push(new PcpuLane(i, windows, this.#arena, i * regionWords, (i + 1) * regionWords));
+      this.#lanes.push(new PcpuLane(i, windows, recordBytes[i]!, this.#arena, regionStart, regionStart + regionWords[i]!));
+      regionStart += regionWords[i]!;
     });
     this.#heads = new HeadOrder(pcpus.length);
     this.#out = createRecordBatch(this.#batchSize, 0);
@@ -287,7 +295,11 @@ class ExactMerger {
   /** Reads and decodes the lane's next piece (once the merge has taken every ready row of it). */
   async #refill(lane: PcpuLane): Promise<void> {
     this.#compact(lane);
-    if (lane.pendingBorrow >= 0 && (lane.regionEnd - lane.fill) * 4 < this.#readBytes) {
+    if (
+      lane.pendingBorrow >= 0 &&
+      ((lane.regionEnd - lane.fill) * 4 < Math.min(this.#readBytes, lane.unread) ||
+        lane.cursor.n - lane.pendingBorrow > MAX_WAITING_FOR_TSC)
+    ) {
       // A pCPU whose records never carry a TSC (a handler-only capture): stop waiting, keep memory bounded.
       this.#settleBorrowed(lane);
     }
@@ -314,6 +326,7 @@ class ExactMerger {
         this.#arenaBytes.set(whole === bytes.length ? bytes : bytes.subarray(0, whole), lane.fill * 4);
         lane.fill += whole >>> 2;
         lane.read += whole;
+        lane.unread -= whole;
         budget -= whole;
         this.#ensureRows(lane);
         this.#decode(lane);
@@ -364,7 +377,9 @@ class ExactMerger {
           // The rest of the window is not read yet: do not read it.
           cursor.w = lane.fill;
           lane.windowEnd = lane.fill;
-          lane.read = lane.lengths[lane.window]! - WINDOW_HEADER_BYTES;
+          const body = lane.lengths[lane.window]! - WINDOW_HEADER_BYTES;
+          lane.unread -= body - lane.read;
+          lane.read = body;
         }
       }
       return;
@@ -428,6 +443,9 @@ class ExactMerger {
       if ((flags[r]! & BORROWED) !== 0) {
         if (lane.pendingBorrow < 0) lane.pendingBorrow = r;
       } else if (lane.pendingBorrow >= 0) {
+        // Rows after a dropped wrap record that had a TSC inherit it, but they wait, like the stream
+        // merge's queues, for a record with a TSC of its own.
+        if (rows.header[r]! >>> 31 === 0) continue;
         for (let b = lane.pendingBorrow; b < r; b++) {
           lo[b] = lo[r]!;
           hi[b] = hi[r]!;

@@ -9,6 +9,7 @@ import { formatOffset } from '../core/diagnostics.js';
 import type { Diagnostics } from '../core/diagnostics.js';
 import { HeadOrder } from './heads.js';
 import { PcpuQueue } from './queue.js';
+import { MAX_WAITING_FOR_TSC } from './records.js';
 
 /** Options of {@link CpuMerger}. */
 export interface CpuMergerOptions {
@@ -29,8 +30,6 @@ export interface CpuMergerOptions {
 const WRAP_HEADER_EVENT = TRC_TRACE_WRAP_BUFFER;
 const WINDOW_START = RECORD_FLAGS.windowStart;
 const BORROWED = RECORD_FLAGS.borrowedTsc;
-/** Rows of one pCPU held while waiting for its first TSC before they are released with TSC 0. */
-const MAX_WAITING_FOR_TSC = 1 << 16;
 
 /**
  * The stream merge: a k-way merge over per-pCPU queues, ordered by (TSC, file offset), for inputs read

@@ -17,6 +17,12 @@ export const MAX_PCPU = 0xffff;
  */
 export const MAX_WINDOW_BYTES = 512 * 1024 * 1024;
 
+/**
+ * Records of one pCPU that had no TSC before any on it, held by a merge while waiting for that pCPU's
+ * first TSC; beyond this many they are released with TSC 0 (memory stays bounded).
+ */
+export const MAX_WAITING_FOR_TSC = 1 << 16;
+
 /** Whether the two words after a CPU_CHANGE header word (pCPU, window bytes) could be a real window's. */
 export function plausibleWindowHeader(pcpu: number, bytes: number): boolean {
   return pcpu <= MAX_PCPU && bytes <= MAX_WINDOW_BYTES && (bytes & 3) === 0;

@@ -51,6 +51,16 @@ export async function indexWindows(
       const read = readAt(at, Math.min(blockBytes, size - at));
       block = read instanceof Uint8Array ? read : await read;
       blockBytes = read instanceof Uint8Array ? SYNC_BLOCK : ASYNC_BLOCK;
+      // A reader may answer short before the end: ask again until a whole header is there.
+      while (block.length < 12 && block.length > 0) {
+        const more = readAt(at + block.length, 12 - block.length);
+        const next = more instanceof Uint8Array ? more : await more;
+        if (next.length === 0) break;
+        const joined = new Uint8Array(block.length + next.length);
+        joined.set(block);
+        joined.set(next, block.length);
+        block = joined;
+      }
       view = new DataView(block.buffer, block.byteOffset, block.byteLength);
       blockAt = at;
       if (block.length < 12) {

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../../src/core/diagnostics.js';
+import { fromBytes } from '../../src/core/io.js';
+import type { ByteSource } from '../../src/core/io.js';
 import { fileSource } from '../../src/node/index.js';
 import { indexWindows } from '../../src/parse/window-index.js';
 import { EV, TraceBuilder } from '../support/trace-builder.js';
@@ -86,6 +88,32 @@ describe('exact merge in pieces', () => {
     ]);
     expect(rows.slice(2).every((r) => r.pcpu === 1 && r.tsc === 5_000_000_000_000n)).toBe(true);
   });
+  it('back-fills a pCPU start only from a record with a TSC of its own, as the stream merge does', async () => {
+    // A wrap record with a TSC (Xen writes them without) is dropped; the record after it inherits its
+    // TSC but still waits, with the ones before the wrap, for pCPU 1's first own TSC.
+    const bytes = new TraceBuilder()
+      .window(0, [{ event: run, tsc: 100n, words: [0] }, { event: run, tsc: 300n, words: [9] }])
+      .window(1, [{ event: run, words: [1] }, { event: EV.wrap, tsc: 200n }, { event: run, words: [2] }, { event: run, tsc: 400n, words: [3] }])
+      .bytes();
+    const show = (rows: Row[]) => rows.map((r) => [r.pcpu, r.words[0], r.tsc]);
+    const exact = await mergedRows(bytes, { merge: 'exact' });
+    expect(show(exact.rows)).toEqual([
+      [0, 0, 100n],
+      [0, 9, 300n],
+      [1, 1, 400n],
+      [1, 2, 400n],
+      [1, 3, 400n],
+    ]);
+    expect(show((await mergedRows(bytes, { merge: 'stream' })).rows)).toEqual(show(exact.rows));
+  });
+
+  it('gives a pCPU with little data a region no larger than its records, so thousands of pCPUs merge', async () => {
+    const builder = new TraceBuilder();
+    for (let pcpu = 0; pcpu < 3000; pcpu++) builder.window(pcpu, [{ event: run, tsc: BigInt(3000 - pcpu), words: [pcpu] }]);
+    const { rows, merge } = await mergedRows(builder.bytes(), { merge: 'exact' });
+    expect(merge).toBe('exact');
+    expect(rows.map((r) => r.pcpu)).toEqual(Array.from({ length: 3000 }, (_, k) => 2999 - k));
+  });
 });
 
 describe('damage inside a window whose framing is intact', () => {
@@ -158,6 +186,22 @@ describe('damage inside a window whose framing is intact', () => {
 });
 
 describe('window index', () => {
+  it('asks again when a reader answers short, instead of giving up the exact merge', async () => {
+    const builder = new TraceBuilder();
+    for (let k = 0; k < 20; k++) builder.window(k % 2, [{ event: run, tsc: BigInt(k), words: [k] }]);
+    const bytes = builder.bytes();
+    const stingy: ByteSource = {
+      name: 'stingy',
+      size: bytes.length,
+      chunks: () => fromBytes(bytes).chunks(),
+      readAt: async (offset, length) => bytes.slice(offset, offset + Math.min(length, 8)),
+    };
+    const { rows, merge, diagnostics } = await mergedRows(stingy, { merge: 'auto' });
+    expect(merge).toBe('exact');
+    expect(rows.map((r) => r.words[0])).toEqual(Array.from({ length: 20 }, (_, k) => k));
+    expect(diagnostics.counts).toEqual({});
+  });
+
   it('is the same whether the reader answers at once or with a promise, damaged or not', async () => {
     const random = seededRandom(3);
     const builder = new TraceBuilder();
