@@ -218,15 +218,9 @@ class ExactMerger {
     let n = out.length;
     while (heads.count > 0) {
       // The first lane in the order has the smallest head; the second one's head ends its run.
-      const order = heads.order;
-      const slot = order[0]!;
-      const q = lanes[slot]!;
-      let otherKey = Infinity;
-      let otherOffset = Infinity;
-      if (heads.count > 1) {
-        otherKey = heads.key[order[1]!]!;
-        otherOffset = heads.offset[order[1]!]!;
-      }
+      const q = lanes[heads.order[0]!]!;
+      const otherKey = heads.secondKey;
+      const otherOffset = heads.secondOffset;
       const first = q.head;
       const readyEnd = q.readyEnd;
       let end = readyEnd;

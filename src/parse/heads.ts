@@ -28,6 +28,16 @@ export class HeadOrder {
     this.order = new Int32Array(Math.max(1, slots));
   }
 
+  /** Key of the runner-up's head (the second slot's), which ends the first slot's run; Infinity if alone. */
+  get secondKey(): number {
+    return this.count > 1 ? this.key[this.order[1]!]! : Infinity;
+  }
+
+  /** File offset of the runner-up's head (Infinity if alone). */
+  get secondOffset(): number {
+    return this.count > 1 ? this.offset[this.order[1]!]! : Infinity;
+  }
+
   /** Room for slots `0 … slots − 1`. */
   reserve(slots: number): void {
     if (slots <= this.key.length) return;

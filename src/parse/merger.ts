@@ -231,15 +231,10 @@ export class CpuMerger {
     const batchSize = this.#batchSize;
     let budget = this.#buffered - keep;
     while (heads.count > 0 && budget > 0) {
-      const order = heads.order;
-      const q = queues[order[0]!]!;
+      const q = queues[heads.order[0]!]!;
       if (heads.key[q.slot]! > limit) break; // the smallest record is beyond the limit
-      let otherKey = Infinity;
-      let otherOffset = Infinity;
-      if (heads.count > 1) {
-        otherKey = heads.key[order[1]!]!;
-        otherOffset = heads.offset[order[1]!]!;
-      }
+      const otherKey = heads.secondKey;
+      const otherOffset = heads.secondOffset;
       const first = q.head;
       let end = q.readyEnd;
       if (end - first > budget) end = first + budget;
