@@ -175,13 +175,7 @@ export async function forEachRecordBatch(
 ): Promise<DecodeReport> {
   const diagnostics = options.diagnostics ?? new Diagnostics();
   const source = toByteSource(input);
-  const mergerOptions = {
-    onBatch,
-    diagnostics,
-    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
-    ...(options.maxBufferedRecords === undefined ? {} : { maxBufferedRecords: options.maxBufferedRecords }),
-    ...(options.skewSlackCycles === undefined ? {} : { skewSlackCycles: options.skewSlackCycles }),
-  };
+  const output = { onBatch, diagnostics, ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }) };
   try {
     const opened = await openInput(source);
     const mode = options.merge ?? 'auto';
@@ -194,12 +188,17 @@ export async function forEachRecordBatch(
       if (opened.seekable.size === 0) emptyInput();
       const index = await indexWindows(opened.seekable.size, opened.seekable.readAtSync ?? opened.seekable.readAt);
       if (index.clean) {
-        await mergeExact(index.pcpus, opened.seekable.size, opened.seekable.readAt, { ...mergerOptions, backpressure: options.backpressure });
+        await mergeExact(index.pcpus, opened.seekable.size, opened.seekable.readAt, { ...output, backpressure: options.backpressure });
         return { merge: 'exact', compression: 'none', bytes: opened.seekable.size, diagnostics };
       }
       // A damaged file: the stream path resynchronises and reports where.
     }
-    const merger = new CpuMerger(mergerOptions);
+    // Only the stream merge waits for rounds: the watermark's options are its own.
+    const merger = new CpuMerger({
+      ...output,
+      ...(options.maxBufferedRecords === undefined ? {} : { maxBufferedRecords: options.maxBufferedRecords }),
+      ...(options.skewSlackCycles === undefined ? {} : { skewSlackCycles: options.skewSlackCycles }),
+    });
     const scanner = new RecordScanner({ onBatch: (batch) => merger.ingest(batch), diagnostics });
     for await (const chunk of untilDamaged(opened.chunks, diagnostics)) {
       scanner.push(chunk);
