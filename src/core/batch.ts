@@ -94,16 +94,18 @@ export function createRecordBatch(capacity: number, wordCapacity = capacity * 7)
 }
 
 /**
- * Copies rows `[0, count)` of `source` to `target`, every column except `payloadIndex` and `words`
- * (which the caller lays out).
+ * Copies rows `[from, from + count)` of `source` to rows `at…` of `target` (which may be `source`: the
+ * ranges may overlap), every column but `words`; payload indices are copied as they are.
  */
-function copyRowColumns(source: RecordBatch, target: RecordBatch, count: number): void {
-  target.pcpu.set(source.pcpu.subarray(0, count));
-  target.header.set(source.header.subarray(0, count));
-  target.tscLo.set(source.tscLo.subarray(0, count));
-  target.tscHi.set(source.tscHi.subarray(0, count));
-  target.flags.set(source.flags.subarray(0, count));
-  target.fileOffset.set(source.fileOffset.subarray(0, count));
+export function copyRows(source: RecordBatch, target: RecordBatch, from: number, count: number, at = 0): void {
+  const end = from + count;
+  target.pcpu.set(source.pcpu.subarray(from, end), at);
+  target.header.set(source.header.subarray(from, end), at);
+  target.tscLo.set(source.tscLo.subarray(from, end), at);
+  target.tscHi.set(source.tscHi.subarray(from, end), at);
+  target.flags.set(source.flags.subarray(from, end), at);
+  target.payloadIndex.set(source.payloadIndex.subarray(from, end), at);
+  target.fileOffset.set(source.fileOffset.subarray(from, end), at);
 }
 
 /** A compact copy of a batch that the caller owns (payload words packed). */
@@ -112,7 +114,7 @@ export function copyRecordBatch(batch: RecordBatch): RecordBatch {
   let wordCount = 0;
   for (let i = 0; i < n; i++) wordCount += (batch.header[i] >>> 28) & 7;
   const copy = createRecordBatch(n, wordCount);
-  copyRowColumns(batch, copy, n);
+  copyRows(batch, copy, 0, n); // payload indices are rewritten below, for the packed words
   let w = 0;
   for (let i = 0; i < n; i++) {
     const count = (batch.header[i] >>> 28) & 7;
@@ -131,8 +133,7 @@ export function copyRecordBatch(batch: RecordBatch): RecordBatch {
 export function grownRecordBatch(batch: RecordBatch, capacity: number, count: number): RecordBatch {
   const grown = createRecordBatch(capacity, 0);
   grown.words = batch.words;
-  copyRowColumns(batch, grown, count);
-  grown.payloadIndex.set(batch.payloadIndex.subarray(0, count));
+  copyRows(batch, grown, 0, count);
   grown.length = batch.length;
   return grown;
 }

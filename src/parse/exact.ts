@@ -4,7 +4,7 @@
  * (TSC, file offset) with bounded memory.
  * @module
  */
-import { RECORD_FLAGS, createRecordBatch, grownRecordBatch, tscDelta } from '../core/batch.js';
+import { RECORD_FLAGS, copyRows, createRecordBatch, grownRecordBatch, tscDelta } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import { formatOffset } from '../core/diagnostics.js';
 import type { Diagnostics } from '../core/diagnostics.js';
@@ -112,8 +112,8 @@ class PcpuLane {
 
 /**
  * Merges the records of a seekable input in (TSC, file offset) order, reading each pCPU's windows from
- * the window index. Memory: an arena of about twice the per-refill reads of all pCPUs, plus the rows
- * decoded from it.
+ * the window index. Memory: an arena of twice the per-refill read per pCPU (at most that pCPU's record
+ * bytes), plus the rows decoded from it.
  */
 export async function mergeExact(
   pcpus: readonly PcpuWindows[],
@@ -387,9 +387,7 @@ class ExactMerger {
     if (need <= old.header.length) return;
     let capacity = old.header.length * 2;
     while (capacity < need) capacity *= 2;
-    const n = lane.cursor.n;
-    const rows = grownRecordBatch(old, capacity, n);
-    lane.rows = rows;
+    lane.rows = grownRecordBatch(old, capacity, lane.cursor.n);
   }
 
   /** Moves the lane's rows not yet emitted, and their words and the undecoded ones, to the front. */
@@ -409,13 +407,7 @@ class ExactMerger {
       lane.fileBase += shift * 4;
     }
     if (head === 0 && shift === 0) return;
-    rows.pcpu.copyWithin(0, head, cursor.n);
-    rows.header.copyWithin(0, head, cursor.n);
-    rows.tscLo.copyWithin(0, head, cursor.n);
-    rows.tscHi.copyWithin(0, head, cursor.n);
-    rows.flags.copyWithin(0, head, cursor.n);
-    rows.fileOffset.copyWithin(0, head, cursor.n);
-    rows.payloadIndex.copyWithin(0, head, cursor.n);
+    copyRows(rows, rows, head, live);
     for (let r = 0; r < live; r++) rows.payloadIndex[r] -= shift;
     if (lane.pendingBorrow >= 0) lane.pendingBorrow -= head;
     lane.head = 0;
