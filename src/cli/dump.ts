@@ -7,6 +7,8 @@ import { EVENT_MASK, RECORD_FLAGS, tscDelta, u64Of } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import { writeFields } from '../core/catalogue/index.js';
 import type { TraceRun } from '../core/pipeline.js';
+import type { EventCatalogue } from '../core/catalogue/index.js';
+import { writeUint } from './output.js';
 import type { LineWriter } from './output.js';
 
 const SAFE_HI = 1 << 21; // hi·2^32 + lo stays below 2^53
@@ -34,6 +36,7 @@ export interface DumpFormatOptions {
 export class DumpFormatter {
   readonly #options: DumpFormatOptions;
   readonly #subject = new Int32Array(2);
+  readonly #names = new EventNameBytes();
   #originHi = 0;
   #originLo = 0;
   #originSet = false;
@@ -60,6 +63,7 @@ export class DumpFormatter {
     const raw = this.#options.raw === true;
     const subject = this.#subject;
     const context = run.context;
+    const names = this.#names;
     for (let i = 0; i < batch.length; i++) {
       const header = batch.header[i]!;
       const event = header & EVENT_MASK;
@@ -73,62 +77,66 @@ export class DumpFormatter {
         if (ns < fromNs || ns > toNs) continue;
       }
       startLine();
+      const name = names.get(event, catalogue);
+      // The columns before the fields are written straight into the output buffer.
+      const bytes = out.reserve(FIXED_COLUMNS_MAX + name.length);
+      let at = out.at;
       // Column 1: ns since time zero, right-aligned in 13 (`-` without a TSC frequency).
       if (hz === undefined) {
-        out.padTo(12);
-        out.char(DASH);
+        at = writeSpaces(bytes, at, 12);
+        bytes[at++] = DASH;
       } else {
         const rounded = Math.round(ns);
-        if (ns >= 0 && rounded < SAFE_INTEGER) out.integer(rounded, 13);
-        else out.alignedText(ns.toFixed(0), 13); // negative (a borrowed TSC) or huge
+        if (ns >= 0 && rounded < SAFE_INTEGER) at = writeUint(bytes, at, rounded, 13);
+        else at = writeAligned(bytes, at, ns.toFixed(0), 13); // negative (a borrowed TSC) or huge
       }
-      out.char(SPACE);
+      bytes[at++] = SPACE;
       // Column 2: the TSC, right-aligned in 15, and its mark.
-      if (hi < SAFE_HI) out.integer(tscDelta(hi, lo, 0, 0), 15);
-      else out.alignedText(String(u64Of(hi, lo)), 15);
+      if (hi < SAFE_HI) at = writeUint(bytes, at, tscDelta(hi, lo, 0, 0), 15);
+      else at = writeAligned(bytes, at, String(u64Of(hi, lo)), 15);
       const flags = batch.flags[i]!;
-      out.char(
+      bytes[at++] =
         (flags & RECORD_FLAGS.tscBackwards) !== 0
           ? 0x21 // !
           : (flags & RECORD_FLAGS.borrowedTsc) !== 0
             ? 0x5e // ^
             : (flags & RECORD_FLAGS.inheritedTsc) !== 0
               ? 0x7e // ~
-              : SPACE,
-      );
+              : SPACE;
       // Column 3: p<pcpu>, left-aligned in 4.
-      out.char(SPACE);
-      out.char(0x70); // p
-      const pcpuAt = out.column;
-      out.integer(batch.pcpu[i]!);
-      out.padTo(pcpuAt + 3);
+      bytes[at++] = SPACE;
+      bytes[at++] = 0x70; // p
+      const pcpuAt = at;
+      at = writeUint(bytes, at, batch.pcpu[i]!, 0);
+      at = writeSpaces(bytes, at, pcpuAt + 3 - at);
       // Column 4: the subject, left-aligned in 10.
-      out.char(SPACE);
-      const whoAt = out.column;
+      bytes[at++] = SPACE;
+      const whoAt = at;
       if (catalogue.subject(event, batch.words, start, count, subject)) {
-        out.char(0x64); // d
-        out.integer(subject[0]!);
+        bytes[at++] = 0x64; // d
+        at = writeUint(bytes, at, subject[0]!, 0);
         if (subject[1]! >= 0) {
-          out.char(0x76); // v
-          out.integer(subject[1]!);
+          bytes[at++] = 0x76; // v
+          at = writeUint(bytes, at, subject[1]!, 0);
         }
       } else {
         const domid = context === undefined ? -1 : context.domid[i]!;
         if (domid >= 0) {
-          out.char(0x5b); // [
-          out.char(0x64);
-          out.integer(domid);
-          out.char(0x76);
-          out.integer(context!.vcpu[i]!);
-          out.char(0x5d); // ]
+          bytes[at++] = 0x5b; // [
+          bytes[at++] = 0x64; // d
+          at = writeInt(bytes, at, domid);
+          bytes[at++] = 0x76; // v
+          at = writeInt(bytes, at, context!.vcpu[i]!);
+          bytes[at++] = 0x5d; // ]
         } else {
-          out.char(DASH);
+          bytes[at++] = DASH;
         }
       }
-      out.padTo(whoAt + 10);
+      at = writeSpaces(bytes, at, whoAt + 10 - at);
       // Event name and fields.
-      out.char(SPACE);
-      out.text(catalogue.nameOf(event));
+      bytes[at++] = SPACE;
+      for (let k = 0; k < name.length; k++) bytes[at++] = name[k]!;
+      out.at = at;
       if (raw) {
         out.text(' event=');
         out.hex32(event);
@@ -148,6 +156,50 @@ export class DumpFormatter {
       out.endLine();
     }
   }
+}
+
+/**
+ * Event names as the UTF-8 bytes the line gets, cached by id in a direct-mapped table: a line copies
+ * its name's bytes instead of asking the catalogue and encoding the string again.
+ */
+class EventNameBytes {
+  readonly #ids = new Int32Array(1024).fill(-1);
+  readonly #bytes: Uint8Array[] = new Array<Uint8Array>(1024);
+  readonly #encoder = new TextEncoder();
+
+  get(event: number, catalogue: EventCatalogue): Uint8Array {
+    const slot = Math.imul(event, 0x9e3779b1) >>> 22;
+    if (this.#ids[slot] === event) return this.#bytes[slot]!;
+    const bytes = this.#encoder.encode(catalogue.nameOf(event));
+    this.#ids[slot] = event;
+    this.#bytes[slot] = bytes;
+    return bytes;
+  }
+}
+
+/**
+ * Room the columns before the fields take, their name aside: ns (13, or up to 22 for a huge or
+ * negative value), TSC (20) and its mark, pCPU (`p` and 5 digits), the subject (`[d` 11 `v` 11 `]`) and
+ * the spaces between them.
+ */
+const FIXED_COLUMNS_MAX = 96;
+
+/** Writes `count` spaces (none when count ≤ 0); returns where they end. */
+function writeSpaces(bytes: Uint8Array, at: number, count: number): number {
+  for (let k = 0; k < count; k++) bytes[at++] = SPACE;
+  return at;
+}
+
+/** Writes ASCII text right-aligned in `width` columns, as padStart would. */
+function writeAligned(bytes: Uint8Array, at: number, text: string, width: number): number {
+  at = writeSpaces(bytes, at, width - text.length);
+  for (let k = 0; k < text.length; k++) bytes[at++] = text.charCodeAt(k);
+  return at;
+}
+
+/** Writes a 32-bit integer as String() would. */
+function writeInt(bytes: Uint8Array, at: number, value: number): number {
+  return value >= 0 ? writeUint(bytes, at, value, 0) : writeAligned(bytes, at, String(value), 0);
 }
 
 const SPACE = 0x20;

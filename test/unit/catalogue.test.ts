@@ -424,6 +424,27 @@ describe('unknown ids, plugins and formatting', () => {
 });
 
 describe('tables', () => {
+  it('finds every decoder by its id, and nothing for the ids it does not know', () => {
+    const random = seededRandom(11);
+    for (const xenVersion of XEN_VERSIONS) {
+      for (const cpuVendor of ['intel', 'amd'] as const) {
+        const decoders = builtinDecoders(xenVersion, cpuVendor);
+        const catalogue = createCatalogue({ xenVersion, cpuVendor });
+        const known = new Set(decoders.map((d) => d.id));
+        for (const d of decoders) {
+          expect(catalogue.lookup(d.id)).toBe(d);
+          // The header bits above the id are not part of it.
+          expect(catalogue.lookup(d.id | 0xf0000000)).toBe(d);
+        }
+        for (let k = 0; k < 20_000; k++) {
+          // Ids near known ones (same class and minor bits) and anywhere in the 28 bits.
+          const id = k & 1 ? Math.floor(random() * 0x10000000) : (decoders[k % decoders.length]!.id ^ (1 + (k % 64))) & 0x0fffffff;
+          if (!known.has(id)) expect(catalogue.lookup(id)).toBeUndefined();
+        }
+      }
+    }
+  });
+
   it('every version/vendor has exactly one decoder per id, all snake_case', () => {
     for (const xenVersion of XEN_VERSIONS) {
       for (const cpuVendor of ['intel', 'amd'] as const) {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { EV, TraceBuilder } from '../support/trace-builder.js';
+import { EV, TraceBuilder, runstateWord } from '../support/trace-builder.js';
 
 const demoPath = fileURLToPath(new URL('../../demo/domain-create-small.xentrace', import.meta.url));
 const bin = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
@@ -61,6 +61,40 @@ describe('xenspan dump', () => {
     const add = lines.findIndex((line) => / d2 /.test(line) && /dom_add|domain_create|dom0/.test(line));
     expect(add).toBeGreaterThan(0);
     expect(lines.slice(Math.max(0, add - 40), add).some((line) => /domctl/.test(line))).toBe(true);
+  });
+
+  it('writes every column exactly: TSC marks, pCPU 300, subjects named and running, huge TSCs, unknown ids', async () => {
+    const trace = new TraceBuilder()
+      .window(300, [
+        { event: EV.hypercall, words: [0x0010001d, 7] }, // no TSC yet: borrows the next one (^)
+        { event: EV.runstate(1, 0), tsc: 1000n, words: [runstateWord(1, 2)] },
+        { event: EV.hypercall, words: [0x00000018] }, // inherits (~), ran while d1v2 was running
+        { event: EV.hypercall, tsc: 900n, words: [0x00000018] }, // backwards (!)
+      ])
+      .window(1, [
+        { event: EV.guest, tsc: 2n ** 60n + 5n, words: [1, 2] },
+        { event: 0x00201106, tsc: 2n ** 60n + 7n, words: [0x81022506, 0xffffffff] },
+      ])
+      .bytes();
+    const dir = mkdtempSync(join(tmpdir(), 'xenspan-dump-'));
+    const path = join(dir, 'columns.xentrace');
+    writeFileSync(path, trace);
+    const timed = await run(['dump', '--cpu-hz', '1G', path]);
+    expect(timed.stdout.split('\n')).toEqual([
+      '            0            1000^ p300 -          hypercall op=sched_op arg0=7',
+      '            0            1000  p300 d1v2       runstate_change domid=1 vcpu=2 old_state=runnable new_state=running',
+      '            0            1000~ p300 [d1v2]     hypercall op=vcpu_op',
+      '         -100             900! p300 [d1v2]     hypercall op=vcpu_op',
+      // Beyond 2^53 ns the time column is a double's nearest value; the TSC column stays exact.
+      '1152921504606845952 1152921504606846981  p1   -          unknown_guest_0x0800f001 w0=0x00000001 w1=0x00000002',
+      '1152921504606845952 1152921504606846983  p1   -          emulate_privop rip=0xffffffff81022506',
+      '',
+    ]);
+    const raw = await run(['dump', '--raw', path]);
+    expect(raw.stdout.split('\n').slice(0, 2)).toEqual([
+      '            -            1000^ p300 -          hypercall event=0x0020100d words=[0x0010001d 0x00000007]',
+      '            -            1000  p300 d1v2       runstate_change event=0x00021101 words=[0x00010002]',
+    ]);
   });
 
   it('filters by event class, domain and time, and stops at --limit', async () => {

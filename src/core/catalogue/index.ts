@@ -83,15 +83,54 @@ function rawFields(words: Uint32Array, start: number, count: number): DecodedFie
   return out;
 }
 
+/**
+ * The decoders of a catalogue by id: an open-addressed table in typed arrays, fixed once built. It is
+ * asked up to three times per record by `dump` (name, subject, fields), where a Map's lookup showed.
+ */
+class DecoderTable {
+  readonly #ids: Int32Array;
+  readonly #decoders: (EventDecoder | undefined)[];
+  readonly #shift: number;
+  readonly #mask: number;
+
+  constructor(decoders: ReadonlyMap<number, EventDecoder>) {
+    let bits = 4;
+    while (1 << bits < decoders.size * 4) bits++;
+    this.#ids = new Int32Array(1 << bits).fill(-1);
+    this.#decoders = new Array<EventDecoder | undefined>(1 << bits).fill(undefined);
+    this.#shift = 32 - bits;
+    this.#mask = (1 << bits) - 1;
+    for (const [id, decoder] of decoders) {
+      let slot = Math.imul(id, 0x9e3779b1) >>> this.#shift;
+      while (this.#ids[slot] !== -1) slot = (slot + 1) & this.#mask;
+      this.#ids[slot] = id;
+      this.#decoders[slot] = decoder;
+    }
+  }
+
+  /** The decoder of a 28-bit id, if any. */
+  get(id: number): EventDecoder | undefined {
+    const ids = this.#ids;
+    let slot = Math.imul(id, 0x9e3779b1) >>> this.#shift;
+    for (;;) {
+      const at = ids[slot]!;
+      if (at === id) return this.#decoders[slot];
+      if (at === -1) return undefined;
+      slot = (slot + 1) & this.#mask;
+    }
+  }
+}
+
 /** Builds the catalogue of one Xen version and CPU vendor; `decoders` override built-ins id by id. */
 export function createCatalogue(options: CatalogueOptions = {}): EventCatalogue {
   const xenVersion = options.xenVersion ?? '4.17';
   const cpuVendor = options.cpuVendor ?? 'intel';
-  const table = new Map<number, EventDecoder>();
-  for (const decoder of builtinDecoders(xenVersion, cpuVendor)) table.set(decoder.id, decoder);
+  const byId = new Map<number, EventDecoder>();
+  for (const decoder of builtinDecoders(xenVersion, cpuVendor)) byId.set(decoder.id, decoder);
   for (const decoder of options.decoders ?? []) {
-    if (appliesTo(decoder, xenVersion)) table.set(decoder.id & EVENT_MASK, decoder);
+    if (appliesTo(decoder, xenVersion)) byId.set(decoder.id & EVENT_MASK, decoder);
   }
+  const table = new DecoderTable(byId);
   const unknownNames = new Map<number, string>();
 
   return {
