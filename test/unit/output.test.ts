@@ -102,4 +102,12 @@ describe('writeFields', () => {
     out.flush();
     expect(text()).toBe(expected);
   });
+
+  it('replaces every kind of whitespace in strings, and only whitespace', () => {
+    const values = ['plain_name', 'tab\there', 'line\nbreak', 'nbsp\u00a0x', 'em\u2003space', 'ideo\u3000x', 'bom\ufeffx', 'ünï\u0001cödé✓', ''];
+    for (const value of values) {
+      expect(formatFields([{ name: 's', value }])).toBe(`s=${value.replace(/\s/g, '_')}`);
+    }
+    expect(formatFields([{ name: 's', value: 'a b\tc\u2028d' }])).toBe('s=a_b_c_d');
+  });
 });

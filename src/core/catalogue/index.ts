@@ -190,7 +190,17 @@ export interface FieldTextWriter {
   hex32(value: number): void;
 }
 
-const WHITESPACE = /\s/;
+/**
+ * The string with each whitespace character replaced by `_`. The common case (names from the tables) is
+ * a loop over plain ASCII; any character that might be whitespace goes through the regular expression.
+ */
+function withoutWhitespace(value: string): string {
+  for (let k = 0; k < value.length; k++) {
+    const code = value.charCodeAt(k);
+    if (code <= 0x20 || code >= 0x7f) return /\s/.test(value) ? value.replace(/\s/g, '_') : value;
+  }
+  return value;
+}
 const SPACE = 0x20;
 const EQUALS = 0x3d;
 
@@ -209,7 +219,7 @@ export function writeFields(fields: readonly DecodedField[], out: FieldTextWrite
       if (hex === true) out.hex32(value);
       else out.integer(value);
     } else if (typeof value === 'string') {
-      out.text(WHITESPACE.test(value) ? value.replace(/\s/g, '_') : value);
+      out.text(withoutWhitespace(value));
     } else {
       out.text(hex === true ? `0x${BigInt.asUintN(64, value).toString(16).padStart(16, '0')}` : String(value));
     }

@@ -22,20 +22,21 @@ const PREEMPTED = 0x80000000;
 /** Grant-table commands keep their continuation state above bit 11. */
 const GNTTAB_CMD_BITS = 12;
 
-/** Continuation hints Xen leaves in the recorded arguments of a few hypercalls. */
-function hypercallHints(op: number, args: readonly (number | bigint | undefined)[], out: DecodedField[]): void {
+/** Continuation hints Xen leaves in the recorded arguments (arg0, arg1; undefined when absent) of a few hypercalls. */
+function hypercallHints(op: number, arg0: number | bigint | undefined, arg1: number | bigint | undefined, out: DecodedField[]): void {
   if (op === HYPERCALL_MMU_UPDATE || op === HYPERCALL_MMUEXT_OP) {
-    const count = args[1];
-    if (typeof count === 'number' && (count & PREEMPTED) !== 0) out.push({ name: 'preempted', value: 1 });
+    if (typeof arg1 === 'number' && (arg1 & PREEMPTED) !== 0) out.push({ name: 'preempted', value: 1 });
   } else if (op === HYPERCALL_GRANT_TABLE_OP) {
-    const cmd = args[0];
-    if (typeof cmd !== 'number') return;
-    const base = cmd & ((1 << GNTTAB_CMD_BITS) - 1);
+    if (typeof arg0 !== 'number') return;
+    const base = arg0 & ((1 << GNTTAB_CMD_BITS) - 1);
     out.push({ name: 'cmd', value: gnttabCmdName(base) ?? base });
-    const state = cmd >>> GNTTAB_CMD_BITS;
+    const state = arg0 >>> GNTTAB_CMD_BITS;
     if (state !== 0) out.push({ name: 'continuation', value: state });
   }
 }
+
+/** Names of the six hypercall argument fields. */
+const ARG_NAMES = ['arg0', 'arg1', 'arg2', 'arg3', 'arg4', 'arg5'] as const;
 
 /**
  * Decoder of the V2/SUBCALL encoding: word 0 = op (bits 0–19) and six 2-bit argument fields (bits 20–31: 00
@@ -50,24 +51,26 @@ function hypercallDecoder(id: number, name: string): BuiltinDecoder {
       const w0 = words[start];
       const op = w0 & 0xfffff;
       out.push({ name: 'op', value: hypercallName(op) ?? op });
-      const args: (number | bigint | undefined)[] = [];
+      let arg0: number | bigint | undefined;
+      let arg1: number | bigint | undefined;
       let k = 1;
       for (let i = 0; i < 6; i++) {
         const kind = (w0 >>> (20 + 2 * i)) & 3;
         if (kind === 0) continue;
         // A reserved width leaves the rest unparseable: it is shown raw.
         if (kind === 3) {
-          out.push({ name: `arg${i}`, value: 'reserved' });
+          out.push({ name: ARG_NAMES[i]!, value: 'reserved' });
           break;
         }
         const width = kind === 1 ? 1 : 2;
         if (k + width > n) break;
         const value = width === 1 ? words[start + k] : u64(words[start + k], words[start + k + 1]);
-        out.push({ name: `arg${i}`, value });
-        args[i] = value;
+        out.push({ name: ARG_NAMES[i]!, value });
+        if (i === 0) arg0 = value;
+        else if (i === 1) arg1 = value;
         k += width;
       }
-      hypercallHints(op, args, out);
+      hypercallHints(op, arg0, arg1, out);
       pushRaw(words, start, k, n, out);
     },
   };
