@@ -5,7 +5,6 @@
  */
 import { EVENT_MASK, RECORD_FLAGS, tscDelta, u64Of } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
-import { writeFields } from '../core/catalogue/index.js';
 import type { TraceRun } from '../core/pipeline.js';
 import type { EventCatalogue } from '../core/catalogue/index.js';
 import { writeUint } from './output.js';
@@ -147,11 +146,7 @@ export class DumpFormatter {
         }
         out.char(0x5d); // ]
       } else {
-        const fields = catalogue.decode(event, batch.words, start, count);
-        if (fields.length > 0) {
-          out.char(SPACE);
-          writeFields(fields, out);
-        }
+        catalogue.writeFields(event, batch.words, start, count, out);
       }
       out.endLine();
     }

@@ -123,12 +123,17 @@ export class LineWriter implements FieldTextWriter {
   /** Appends 0x and 8 lowercase hex digits of a 32-bit value. */
   hex32(value: number): void {
     this.#room(10);
-    const bytes = this.#bytes;
-    let at = this.#at;
-    bytes[at++] = 0x30;
-    bytes[at++] = 0x78;
-    for (let shift = 28; shift >= 0; shift -= 4) bytes[at++] = HEX_DIGITS[(value >>> shift) & 15]!;
-    this.#at = at;
+    this.#bytes[this.#at++] = 0x30;
+    this.#bytes[this.#at++] = 0x78;
+    this.#at = writeHexWord(this.#bytes, this.#at, value);
+  }
+
+  /** Appends 0x and 16 lowercase hex digits of a 64-bit value given as its high and low words. */
+  hex64(hi: number, lo: number): void {
+    this.#room(18);
+    this.#bytes[this.#at++] = 0x30;
+    this.#bytes[this.#at++] = 0x78;
+    this.#at = writeHexWord(this.#bytes, writeHexWord(this.#bytes, this.#at, hi), lo);
   }
 
   /** Ends the line; sends the buffer to the stream when it is full. */
@@ -216,6 +221,12 @@ export function writeUint(bytes: Uint8Array, at: number, value: number, width: n
     bytes[--p] = 0x30 + low;
   }
   return end;
+}
+
+/** Writes the 8 lowercase hex digits of a 32-bit word at `at`; returns where they end. */
+function writeHexWord(bytes: Uint8Array, at: number, word: number): number {
+  for (let shift = 28; shift >= 0; shift -= 4) bytes[at++] = HEX_DIGITS[(word >>> shift) & 15]!;
+  return at;
 }
 
 /** "00" … "99" as ASCII codes: two digits per division. */

@@ -15,8 +15,8 @@ import { classOf } from '../classes.js';
 import { genDecoders } from './gen.js';
 import { hvmDecoders } from './hvm.js';
 import { hwDecoders } from './hw.js';
-import { clampCount, pushRaw } from './layout.js';
-import type { BuiltinDecoder } from './layout.js';
+import { EMIT_FIELDS, FieldArraySink, clampCount, emitRaw, u64 } from './layout.js';
+import type { BuiltinDecoder, FieldSink } from './layout.js';
 import { memDecoders } from './mem.js';
 import { pvDecoders } from './pv.js';
 import { schedClassDecoders } from './sched-class.js';
@@ -29,6 +29,7 @@ import type {
   DecodedField,
   EventCatalogue,
   EventDecoder,
+  FieldTextWriter,
   XenVersion,
 } from './types.js';
 
@@ -39,6 +40,7 @@ export type {
   DecodedField,
   EventCatalogue,
   EventDecoder,
+  FieldTextWriter,
   FieldValue,
   XenVersion,
 } from './types.js';
@@ -79,7 +81,7 @@ export function unknownEventName(event: number): string {
 
 function rawFields(words: Uint32Array, start: number, count: number): DecodedField[] {
   const out: DecodedField[] = [];
-  pushRaw(words, start, 0, clampCount(words, start, count), out);
+  emitRaw(words, start, 0, clampCount(words, start, count), new FieldArraySink(out));
   return out;
 }
 
@@ -132,8 +134,9 @@ export function createCatalogue(options: CatalogueOptions = {}): EventCatalogue 
   }
   const table = new DecoderTable(byId);
   const unknownNames = new Map<number, string>();
+  const textSink = new FieldTextSink();
 
-  return {
+  const catalogue: EventCatalogue = {
     xenVersion,
     cpuVendor,
     lookup(event) {
@@ -162,6 +165,19 @@ export function createCatalogue(options: CatalogueOptions = {}): EventCatalogue 
       }
       return out;
     },
+    writeFields(event, words, start, count, out) {
+      const decoder = table.get(event & EVENT_MASK);
+      const emit = (decoder as Partial<BuiltinDecoder> | undefined)?.[EMIT_FIELDS];
+      textSink.out = out;
+      if (emit !== undefined || decoder === undefined) {
+        // Built-ins (which never throw) and unknown ids: straight into text, no field objects.
+        if (emit !== undefined) emit(words, start, count, textSink);
+        else emitRaw(words, start, 0, clampCount(words, start, count), textSink);
+        return;
+      }
+      const fields = catalogue.decode(event, words, start, count);
+      for (const field of fields) textSink.field(field);
+    },
     subject(event, words, start, count, out) {
       const decoder = table.get(event & EVENT_MASK);
       if (decoder?.subject !== undefined) {
@@ -176,18 +192,7 @@ export function createCatalogue(options: CatalogueOptions = {}): EventCatalogue 
       return false;
     },
   };
-}
-
-/** Where {@link writeFields} puts the text of decoded fields (a string builder, or an output buffer). */
-export interface FieldTextWriter {
-  /** Text as it is. */
-  text(value: string): void;
-  /** A number as String() writes it. */
-  integer(value: number): void;
-  /** One ASCII character. */
-  char(code: number): void;
-  /** A 32-bit value as 0x and 8 lowercase hex digits. */
-  hex32(value: number): void;
+  return catalogue;
 }
 
 /**
@@ -211,18 +216,74 @@ const EQUALS = 0x3d;
  */
 export function writeFields(fields: readonly DecodedField[], out: FieldTextWriter): void {
   for (let f = 0; f < fields.length; f++) {
-    const { name, value, hex } = fields[f]!;
     if (f > 0) out.char(SPACE);
-    out.text(name);
-    out.char(EQUALS);
-    if (typeof value === 'number') {
-      if (hex === true) out.hex32(value);
-      else out.integer(value);
-    } else if (typeof value === 'string') {
-      out.text(withoutWhitespace(value));
-    } else {
-      out.text(hex === true ? `0x${BigInt.asUintN(64, value).toString(16).padStart(16, '0')}` : String(value));
-    }
+    writeField(fields[f]!, out);
+  }
+}
+
+/** One field as `name=value` (see {@link writeFields}). */
+function writeField(field: DecodedField, out: FieldTextWriter): void {
+  const { name, value, hex } = field;
+  if (typeof value === 'number') {
+    writeNumber(name, value, hex === true, out);
+  } else if (typeof value === 'string') {
+    writeString(name, value, out);
+  } else {
+    const bits = BigInt.asUintN(64, value);
+    writeName(name, out);
+    if (hex === true) out.hex64(Number(bits >> 32n), Number(bits & 0xffffffffn));
+    else out.text(String(value));
+  }
+}
+
+function writeName(name: string, out: FieldTextWriter): void {
+  out.text(name);
+  out.char(EQUALS);
+}
+
+function writeNumber(name: string, value: number, hex: boolean, out: FieldTextWriter): void {
+  writeName(name, out);
+  if (hex) out.hex32(value);
+  else out.integer(value);
+}
+
+function writeString(name: string, value: string, out: FieldTextWriter): void {
+  writeName(name, out);
+  out.text(withoutWhitespace(value));
+}
+
+/** 2^53 / 2^32: a high word below this makes a safe integer. */
+const SAFE_HIGH_WORD = 0x200000;
+
+/**
+ * The text sink of the built-in decoders: each field as ` name=value` (a space before each), the text
+ * {@link writeField} gives the same field as an object, without the object.
+ */
+class FieldTextSink implements FieldSink {
+  out: FieldTextWriter = new FieldString();
+
+  number(name: string, value: number, hex: boolean): void {
+    this.out.char(SPACE);
+    writeNumber(name, value, hex, this.out);
+  }
+
+  wide(name: string, lo: number, hi: number, signed: boolean, hex: boolean): void {
+    const out = this.out;
+    out.char(SPACE);
+    writeName(name, out);
+    if (hex) out.hex64(hi, lo);
+    else if (hi < SAFE_HIGH_WORD) out.integer(hi * 4294967296 + lo); // non-negative either way
+    else out.text(String(signed ? BigInt.asIntN(64, u64(lo, hi)) : u64(lo, hi)));
+  }
+
+  string(name: string, value: string): void {
+    this.out.char(SPACE);
+    writeString(name, value, this.out);
+  }
+
+  field(field: DecodedField): void {
+    this.out.char(SPACE);
+    writeField(field, this.out);
   }
 }
 
@@ -240,6 +301,9 @@ class FieldString implements FieldTextWriter {
   }
   hex32(value: number): void {
     this.value += `0x${(value >>> 0).toString(16).padStart(8, '0')}`;
+  }
+  hex64(hi: number, lo: number): void {
+    this.value += `0x${(hi >>> 0).toString(16).padStart(8, '0')}${(lo >>> 0).toString(16).padStart(8, '0')}`;
   }
 }
 

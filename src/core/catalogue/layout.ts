@@ -23,11 +23,75 @@
  */
 import { nameTable } from './names.js';
 import type { NameTable } from './names.js';
-import type { CpuVendor, DecodedField, EventDecoder, FieldValue, XenVersion } from './types.js';
+import type { CpuVendor, DecodedField, EventDecoder, XenVersion } from './types.js';
+
+/**
+ * Receives a record's decoded fields one at a time, in order. A built-in decoder walks the payload once
+ * into a sink: {@link FieldArraySink} builds the {@link DecodedField} objects of `decode`, and the
+ * catalogue's text sink writes `dump`'s text without building them.
+ */
+export interface FieldSink {
+  /** A value of 32 bits or fewer (`hex`: shown in hexadecimal). */
+  number(name: string, value: number, hex: boolean): void;
+  /** A 64-bit value from its low and high words (`signed`: two's complement). */
+  wide(name: string, lo: number, hi: number, signed: boolean, hex: boolean): void;
+  /** A name (a code's name from a table, a CPU list, …). */
+  string(name: string, value: string): void;
+  /** A field built elsewhere (constants, derived fields). */
+  field(field: DecodedField): void;
+}
+
+/** The sink that builds {@link DecodedField} objects, as {@link EventDecoder.decode} gives them. */
+export class FieldArraySink implements FieldSink {
+  readonly out: DecodedField[];
+
+  constructor(out: DecodedField[]) {
+    this.out = out;
+  }
+
+  number(name: string, value: number, hex: boolean): void {
+    this.out.push(hex ? { name, value, hex: true } : { name, value });
+  }
+
+  wide(name: string, lo: number, hi: number, signed: boolean, hex: boolean): void {
+    const value = signed ? BigInt.asIntN(64, u64(lo, hi)) : u64(lo, hi);
+    this.out.push(hex ? { name, value, hex: true } : { name, value });
+  }
+
+  string(name: string, value: string): void {
+    this.out.push({ name, value });
+  }
+
+  field(field: DecodedField): void {
+    this.out.push(field);
+  }
+}
+
+/** Key of a built-in decoder's payload walk (a symbol: no plugin property can be taken for it). */
+export const EMIT_FIELDS = Symbol('xenspan.emitFields');
+
+/** How a built-in decoder walks a payload into a sink (`count` not yet clamped). */
+export type FieldEmitter = (words: Uint32Array, start: number, count: number, sink: FieldSink) => void;
 
 /** A built-in decoder; `vendor` limits it to hosts of one CPU vendor. */
 export interface BuiltinDecoder extends EventDecoder {
   readonly vendor?: CpuVendor;
+  /** The payload walk behind `decode`, which the catalogue also runs into text. */
+  readonly [EMIT_FIELDS]: FieldEmitter;
+}
+
+/** A built-in decoder from its payload walk: `decode` is the walk into a {@link FieldArraySink}. */
+export function builtinDecoder(
+  base: Pick<BuiltinDecoder, 'id' | 'name' | 'since' | 'until' | 'vendor'>,
+  emit: FieldEmitter,
+  subject?: EventDecoder['subject'],
+): BuiltinDecoder {
+  return {
+    ...base,
+    decode: (words, start, count, out) => emit(words, start, count, new FieldArraySink(out)),
+    [EMIT_FIELDS]: emit,
+    ...(subject === undefined ? {} : { subject }),
+  };
 }
 
 /** Extra knobs of {@link layoutDecoder}. */
@@ -83,14 +147,12 @@ export function clampCount(words: Uint32Array, start: number, count: number): nu
   return n > 0 ? n : 0;
 }
 
-/** A raw 32-bit word field `w<k>`. */
-export function rawField(k: number, value: number): DecodedField {
-  return { name: `w${k}`, value: value >>> 0, hex: true };
-}
+/** Names of the raw word fields `w0` … `w6`. */
+const RAW_NAMES = ['w0', 'w1', 'w2', 'w3', 'w4', 'w5', 'w6'];
 
-/** Pushes words `from` … `count − 1` of the payload as raw fields. */
-export function pushRaw(words: Uint32Array, start: number, from: number, count: number, out: DecodedField[]): void {
-  for (let k = from; k < count; k++) out.push(rawField(k, words[start + k]));
+/** Words `from` … `count − 1` of the payload as raw fields `w<k>` (hex). */
+export function emitRaw(words: Uint32Array, start: number, from: number, count: number, sink: FieldSink): void {
+  for (let k = from; k < count; k++) sink.number(RAW_NAMES[k] ?? `w${k}`, words[start + k]! >>> 0, true);
 }
 
 /** The 64-bit value of a (low word, high word) pair. */
@@ -121,16 +183,7 @@ function readInt(f: LayoutField, words: Uint32Array, start: number): number {
   return f.signed ? (v << (32 - f.bits)) >> (32 - f.bits) : v;
 }
 
-function readWide(f: LayoutField, words: Uint32Array, start: number): bigint {
-  const v = u64(words[start + f.word], words[start + f.word + 1]);
-  return f.signed ? BigInt.asIntN(64, v) : v;
-}
-
-function push(out: DecodedField[], name: string, value: FieldValue, hex: boolean): void {
-  out.push(hex ? { name, value, hex: true } : { name, value });
-}
-
-function decodeFields(layout: Layout, words: Uint32Array, start: number, count: number, out: DecodedField[]): void {
+function emitFields(layout: Layout, words: Uint32Array, start: number, count: number, sink: FieldSink): void {
   for (const f of layout.fields) {
     // Fields are in payload order, so the first one not fully present ends the decoding.
     if (f.end > count) break;
@@ -138,20 +191,20 @@ function decodeFields(layout: Layout, words: Uint32Array, start: number, count: 
       case KIND_INT: {
         const v = readInt(f, words, start);
         const named = f.table?.(v);
-        if (named !== undefined) push(out, f.name, named, false);
-        else push(out, f.name, v, f.hex);
+        if (named !== undefined) sink.string(f.name, named);
+        else sink.number(f.name, v, f.hex);
         break;
       }
       case KIND_WIDE:
-        push(out, f.name, readWide(f, words, start), f.hex);
+        sink.wide(f.name, words[start + f.word]!, words[start + f.word + 1]!, f.signed, f.hex);
         break;
       case KIND_VIEW: {
         const named = f.table?.(readInt(f.source as LayoutField, words, start));
-        if (named !== undefined) push(out, f.name, named, false);
+        if (named !== undefined) sink.string(f.name, named);
         break;
       }
       case KIND_CPUS:
-        push(out, f.name, cpuList(words, start + f.word, Math.min(count - f.word, CPU_MASK_WORDS)), false);
+        sink.string(f.name, cpuList(words, start + f.word, Math.min(count - f.word, CPU_MASK_WORDS)));
         break;
     }
   }
@@ -275,17 +328,21 @@ export function layoutDecoder(id: number, name: string, text: string, options: L
   const layout = compileLayout(text);
   const { fixed, extra } = options;
   const subject = subjectOf(layout, options.subject);
-  return {
-    ...decoderBase(id, name, options),
-    decode(words, start, count, out) {
+  return builtinDecoder(
+    decoderBase(id, name, options),
+    (words, start, count, sink) => {
       const n = clampCount(words, start, count);
-      decodeFields(layout, words, start, n, out);
-      if (fixed !== undefined) out.push(...fixed);
-      extra?.(words, start, n, out);
-      pushRaw(words, start, layout.words, n, out);
+      emitFields(layout, words, start, n, sink);
+      if (fixed !== undefined) for (const f of fixed) sink.field(f);
+      if (extra !== undefined) {
+        const derived: DecodedField[] = [];
+        extra(words, start, n, derived);
+        for (const f of derived) sink.field(f);
+      }
+      emitRaw(words, start, layout.words, n, sink);
     },
-    ...(subject === undefined ? {} : { subject }),
-  };
+    subject,
+  );
 }
 
 /** One row of a class table: [id, name, layout] or [id, name, layout, options]. */

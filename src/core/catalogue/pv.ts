@@ -4,10 +4,9 @@
  * records, which common code also writes for multicall sub-calls of HVM/PVH guests.
  * @module
  */
-import { addressPair, clampCount, decoderBase, fromRows, pushRaw, u64 } from './layout.js';
-import type { BuiltinDecoder } from './layout.js';
+import { addressPair, builtinDecoder, clampCount, decoderBase, emitRaw, fromRows } from './layout.js';
+import type { BuiltinDecoder, FieldSink } from './layout.js';
 import { gnttabCmdName, hypercallName } from './names.js';
-import type { DecodedField } from './types.js';
 
 /** TRC_PV_HYPERCALL_V2: hypercall entry with op and selected arguments. */
 export const PV_HYPERCALL_V2 = 0x0020100d;
@@ -23,15 +22,17 @@ const PREEMPTED = 0x80000000;
 const GNTTAB_CMD_BITS = 12;
 
 /** Continuation hints Xen leaves in the recorded arguments (arg0, arg1; undefined when absent) of a few hypercalls. */
-function hypercallHints(op: number, arg0: number | bigint | undefined, arg1: number | bigint | undefined, out: DecodedField[]): void {
+function hypercallHints(op: number, arg0: number | undefined, arg1: number | undefined, sink: FieldSink): void {
   if (op === HYPERCALL_MMU_UPDATE || op === HYPERCALL_MMUEXT_OP) {
-    if (typeof arg1 === 'number' && (arg1 & PREEMPTED) !== 0) out.push({ name: 'preempted', value: 1 });
+    if (arg1 !== undefined && (arg1 & PREEMPTED) !== 0) sink.number('preempted', 1, false);
   } else if (op === HYPERCALL_GRANT_TABLE_OP) {
-    if (typeof arg0 !== 'number') return;
+    if (arg0 === undefined) return;
     const base = arg0 & ((1 << GNTTAB_CMD_BITS) - 1);
-    out.push({ name: 'cmd', value: gnttabCmdName(base) ?? base });
+    const named = gnttabCmdName(base);
+    if (named !== undefined) sink.string('cmd', named);
+    else sink.number('cmd', base, false);
     const state = arg0 >>> GNTTAB_CMD_BITS;
-    if (state !== 0) out.push({ name: 'continuation', value: state });
+    if (state !== 0) sink.number('continuation', state, false);
   }
 }
 
@@ -43,37 +44,41 @@ const ARG_NAMES = ['arg0', 'arg1', 'arg2', 'arg3', 'arg4', 'arg5'] as const;
  * absent, 01 one word, 10 two words low/high, 11 reserved); the present arguments follow in order as `arg<i>`.
  */
 function hypercallDecoder(id: number, name: string): BuiltinDecoder {
-  return {
-    ...decoderBase(id, name, {}),
-    decode(words, start, count, out) {
-      const n = clampCount(words, start, count);
-      if (n === 0) return;
-      const w0 = words[start];
-      const op = w0 & 0xfffff;
-      out.push({ name: 'op', value: hypercallName(op) ?? op });
-      let arg0: number | bigint | undefined;
-      let arg1: number | bigint | undefined;
-      let k = 1;
-      for (let i = 0; i < 6; i++) {
-        const kind = (w0 >>> (20 + 2 * i)) & 3;
-        if (kind === 0) continue;
-        // A reserved width leaves the rest unparseable: it is shown raw.
-        if (kind === 3) {
-          out.push({ name: ARG_NAMES[i]!, value: 'reserved' });
-          break;
-        }
-        const width = kind === 1 ? 1 : 2;
-        if (k + width > n) break;
-        const value = width === 1 ? words[start + k] : u64(words[start + k], words[start + k + 1]);
-        out.push({ name: ARG_NAMES[i]!, value });
+  return builtinDecoder(decoderBase(id, name, {}), (words, start, count, sink) => {
+    const n = clampCount(words, start, count);
+    if (n === 0) return;
+    const w0 = words[start]!;
+    const op = w0 & 0xfffff;
+    const opName = hypercallName(op);
+    if (opName !== undefined) sink.string('op', opName);
+    else sink.number('op', op, false);
+    // The hints read 32-bit arguments only (a 64-bit one carries none).
+    let arg0: number | undefined;
+    let arg1: number | undefined;
+    let k = 1;
+    for (let i = 0; i < 6; i++) {
+      const kind = (w0 >>> (20 + 2 * i)) & 3;
+      if (kind === 0) continue;
+      // A reserved width leaves the rest unparseable: it is shown raw.
+      if (kind === 3) {
+        sink.string(ARG_NAMES[i]!, 'reserved');
+        break;
+      }
+      const width = kind === 1 ? 1 : 2;
+      if (k + width > n) break;
+      if (width === 1) {
+        const value = words[start + k]!;
+        sink.number(ARG_NAMES[i]!, value, false);
         if (i === 0) arg0 = value;
         else if (i === 1) arg1 = value;
-        k += width;
+      } else {
+        sink.wide(ARG_NAMES[i]!, words[start + k]!, words[start + k + 1]!, false, false);
       }
-      hypercallHints(op, arg0, arg1, out);
-      pushRaw(words, start, k, n, out);
-    },
-  };
+      k += width;
+    }
+    hypercallHints(op, arg0, arg1, sink);
+    emitRaw(words, start, k, n, sink);
+  });
 }
 
 /** Decoders of the TRC_PV ids (0x00201xxx entry points, 0x0020200E multicall sub-calls). */

@@ -46,6 +46,20 @@ export interface EventDecoder {
   subject?(words: Uint32Array, start: number, count: number, out: Int32Array): boolean;
 }
 
+/** Where the text of decoded fields goes (a string builder, or an output buffer). */
+export interface FieldTextWriter {
+  /** Text as it is. */
+  text(value: string): void;
+  /** A number as String() writes it. */
+  integer(value: number): void;
+  /** One ASCII character. */
+  char(code: number): void;
+  /** A 32-bit value as 0x and 8 lowercase hex digits. */
+  hex32(value: number): void;
+  /** A 64-bit value from its high and low words as 0x and 16 lowercase hex digits. */
+  hex64(hi: number, lo: number): void;
+}
+
 /** Options of {@link createCatalogue}. */
 export interface CatalogueOptions {
   /** Default '4.17'. */
@@ -66,6 +80,11 @@ export interface EventCatalogue {
   nameOf(event: number): string;
   /** Decoded payload; unknown ids → raw fields w0..wN (hex). Never throws. */
   decode(event: number, words: Uint32Array, start: number, count: number): DecodedField[];
+  /**
+   * Writes the decoded payload as text: ` name=value` for each field, a space before each, as
+   * `writeFields` writes `decode`'s fields. Built-in decoders write it without building the fields.
+   */
+  writeFields(event: number, words: Uint32Array, start: number, count: number, out: FieldTextWriter): void;
   /** Domain/vCPU the record names (see {@link EventDecoder.subject}); sets out to -1 and returns false otherwise. */
   subject(event: number, words: Uint32Array, start: number, count: number, out: Int32Array): boolean;
 }
