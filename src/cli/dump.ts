@@ -45,10 +45,10 @@ export class DumpFormatter {
   }
 
   /**
-   * Writes the lines of a batch to `out`. `startLine` runs before each line (the caller's `--limit`
-   * throws from it).
+   * Writes the lines of a batch to `out`, at most `maxLines` of them (the caller's `--limit`); returns
+   * how many it wrote, or −1 when it stopped because a line beyond `maxLines` was due.
    */
-  format(batch: RecordBatch, run: TraceRun, out: LineWriter, startLine: () => void): void {
+  format(batch: RecordBatch, run: TraceRun, out: LineWriter, maxLines = Infinity): number {
     const { catalogue } = run.setup;
     if (!this.#originSet && run.originTsc !== undefined) {
       this.#originHi = Number(run.originTsc >> 32n);
@@ -63,6 +63,7 @@ export class DumpFormatter {
     const subject = this.#subject;
     const context = run.context;
     const names = this.#names;
+    let lines = 0;
     for (let i = 0; i < batch.length; i++) {
       const header = batch.header[i]!;
       const event = header & EVENT_MASK;
@@ -75,7 +76,8 @@ export class DumpFormatter {
         ns = tscDelta(hi, lo, this.#originHi, this.#originLo) * nsPerCycle;
         if (ns < fromNs || ns > toNs) continue;
       }
-      startLine();
+      if (lines === maxLines) return -1;
+      lines++;
       const name = names.get(event, catalogue);
       // The columns before the fields are written straight into the output buffer.
       const bytes = out.reserve(FIXED_COLUMNS_MAX + name.length);
@@ -106,17 +108,19 @@ export class DumpFormatter {
       bytes[at++] = SPACE;
       bytes[at++] = 0x70; // p
       const pcpuAt = at;
-      at = writeUint(bytes, at, batch.pcpu[i]!, 0);
+      const pcpu = batch.pcpu[i]!;
+      if (pcpu < 10) bytes[at++] = 0x30 + pcpu;
+      else at = writeUint(bytes, at, pcpu, 0);
       at = writeSpaces(bytes, at, pcpuAt + 3 - at);
       // Column 4: the subject, left-aligned in 10.
       bytes[at++] = SPACE;
       const whoAt = at;
       if (catalogue.subject(event, batch.words, start, count, subject)) {
         bytes[at++] = 0x64; // d
-        at = writeUint(bytes, at, subject[0]!, 0);
+        at = writeInt(bytes, at, subject[0]!);
         if (subject[1]! >= 0) {
           bytes[at++] = 0x76; // v
-          at = writeUint(bytes, at, subject[1]!, 0);
+          at = writeInt(bytes, at, subject[1]!);
         }
       } else {
         const domid = context === undefined ? -1 : context.domid[i]!;
@@ -150,6 +154,7 @@ export class DumpFormatter {
       }
       out.endLine();
     }
+    return lines;
   }
 }
 
@@ -192,8 +197,12 @@ function writeAligned(bytes: Uint8Array, at: number, text: string, width: number
   return at;
 }
 
-/** Writes a 32-bit integer as String() would. */
+/** Writes a 32-bit integer as String() would (the one-digit ids of most lines without a call). */
 function writeInt(bytes: Uint8Array, at: number, value: number): number {
+  if (value >= 0 && value < 10) {
+    bytes[at] = 0x30 + value;
+    return at + 1;
+  }
   return value >= 0 ? writeUint(bytes, at, value, 0) : writeAligned(bytes, at, String(value), 0);
 }
 

@@ -193,17 +193,17 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
     ...(toNs === undefined ? {} : { toNs }),
   });
   const writer = new LineWriter(io.stdout);
-  let lines = 0;
-  const startLine = (): void => {
-    if (lines >= limit) throw STOP;
-    lines++;
-  };
+  let linesLeft = limit;
   const source = await openSource(path);
   let diagnostics: Diagnostics | undefined;
   try {
     // Loaded here, not at start-up: the pipeline validates its options with zod, which `stats` does not need.
     const { decodeTrace } = await import('../core/pipeline.js');
-    const { setup } = await decodeTrace(source, (batch, run) => formatter.format(batch, run, writer, startLine), {
+    const { setup } = await decodeTrace(source, (batch, run) => {
+      const written = formatter.format(batch, run, writer, linesLeft);
+      if (written < 0) throw STOP;
+      linesLeft -= written;
+    }, {
       ...common,
       filter,
       trackContext: true,
