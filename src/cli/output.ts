@@ -197,14 +197,23 @@ export function writeUint(bytes: Uint8Array, at: number, value: number, width: n
   const end = at + n;
   let p = end;
   if (high > 0) {
-    // Exactly 8 digits, leading zeros included.
-    for (let k = 0; k < 4; k++) {
-      const next = (low / 100) | 0;
-      const pair = (low - next * 100) << 1;
-      bytes[--p] = DIGIT_PAIRS[pair + 1]!;
-      bytes[--p] = DIGIT_PAIRS[pair]!;
-      low = next;
-    }
+    // Exactly 8 digits, leading zeros included: two halves of four, each two pairs (independent
+    // divisions rather than a chain of four).
+    const upper = (low / 10000) | 0;
+    const lower = low - upper * 10000;
+    const u1 = (upper / 100) | 0;
+    const l1 = (lower / 100) | 0;
+    const u2 = (upper - u1 * 100) << 1;
+    const l2 = (lower - l1 * 100) << 1;
+    p -= 8;
+    bytes[p] = DIGIT_PAIRS[u1 << 1]!;
+    bytes[p + 1] = DIGIT_PAIRS[(u1 << 1) + 1]!;
+    bytes[p + 2] = DIGIT_PAIRS[u2]!;
+    bytes[p + 3] = DIGIT_PAIRS[u2 + 1]!;
+    bytes[p + 4] = DIGIT_PAIRS[l1 << 1]!;
+    bytes[p + 5] = DIGIT_PAIRS[(l1 << 1) + 1]!;
+    bytes[p + 6] = DIGIT_PAIRS[l2]!;
+    bytes[p + 7] = DIGIT_PAIRS[l2 + 1]!;
     low = high;
   }
   while (low >= 100) {
