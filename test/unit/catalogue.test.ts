@@ -489,6 +489,24 @@ describe('fields as text', () => {
     expect(written(catalogue, 0x0800f003, words, 3)).toBe(' w0=0x00000001 w1=0xdeadbeef w2=0xffffffff');
     expect(written(catalogue, 0x0800f003, words, 0)).toBe('');
   });
+
+  it('calls a plugin\'s subject as a method (it may use `this`), and a throwing one names nobody', () => {
+    const plugin = {
+      id: 0x0800f001,
+      name: 'my_guest_event',
+      domainWord: 1,
+      decode() {},
+      subject(w: Uint32Array, start: number, _count: number, out: Int32Array) {
+        out[0] = w[start + this.domainWord]!;
+        out[1] = -1;
+        return true;
+      },
+    };
+    const throwing = { ...plugin, id: 0x0800f002, subject: () => { throw new Error('plugin bug'); } };
+    const catalogue = createCatalogue({ decoders: [plugin, throwing] });
+    expect(subjectOf(catalogue, 0x0800f001, [0, 7])).toEqual([7, -1]);
+    expect(subjectOf(catalogue, 0x0800f002, [0, 7])).toBe(false);
+  });
 });
 
 describe('tables', () => {

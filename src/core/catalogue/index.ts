@@ -16,7 +16,7 @@ import { genDecoders } from './gen.js';
 import { hvmDecoders } from './hvm.js';
 import { hwDecoders } from './hw.js';
 import { EMIT_FIELDS, FieldArraySink, clampCount, emitRaw, u64 } from './layout.js';
-import type { BuiltinDecoder, FieldSink } from './layout.js';
+import type { BuiltinDecoder, FieldEmitter, FieldSink } from './layout.js';
 import { memDecoders } from './mem.js';
 import { pvDecoders } from './pv.js';
 import { schedClassDecoders } from './sched-class.js';
@@ -85,41 +85,60 @@ function rawFields(words: Uint32Array, start: number, count: number): DecodedFie
   return out;
 }
 
+type SubjectFn = NonNullable<EventDecoder['subject']>;
+
 /**
- * The decoders of a catalogue by id: an open-addressed table in typed arrays, fixed once built. It is
- * asked up to three times per record by `dump` (name, subject, fields), where a Map's lookup showed.
+ * The decoders of a catalogue by id: an open-addressed table in typed arrays, fixed once built, with
+ * each decoder's name, payload walk and subject function resolved into arrays. `dump` asks it three
+ * times per record (name, subject, fields): a Map's lookup, and reading those properties from decoder
+ * objects of many shapes, both showed in its profile.
  */
 class DecoderTable {
   readonly #ids: Int32Array;
-  readonly #decoders: (EventDecoder | undefined)[];
   readonly #shift: number;
   readonly #mask: number;
+  readonly decoders: (EventDecoder | undefined)[];
+  readonly emitters: (FieldEmitter | undefined)[];
+  readonly subjects: (SubjectFn | undefined)[];
 
   constructor(decoders: ReadonlyMap<number, EventDecoder>) {
     let bits = 4;
     while (1 << bits < decoders.size * 4) bits++;
-    this.#ids = new Int32Array(1 << bits).fill(-1);
-    this.#decoders = new Array<EventDecoder | undefined>(1 << bits).fill(undefined);
+    const size = 1 << bits;
+    this.#ids = new Int32Array(size).fill(-1);
+    this.decoders = new Array<EventDecoder | undefined>(size).fill(undefined);
+    this.emitters = new Array<FieldEmitter | undefined>(size).fill(undefined);
+    this.subjects = new Array<SubjectFn | undefined>(size).fill(undefined);
     this.#shift = 32 - bits;
-    this.#mask = (1 << bits) - 1;
+    this.#mask = size - 1;
     for (const [id, decoder] of decoders) {
       let slot = Math.imul(id, 0x9e3779b1) >>> this.#shift;
       while (this.#ids[slot] !== -1) slot = (slot + 1) & this.#mask;
       this.#ids[slot] = id;
-      this.#decoders[slot] = decoder;
+      this.decoders[slot] = decoder;
+      const emit = (decoder as Partial<BuiltinDecoder>)[EMIT_FIELDS];
+      this.emitters[slot] = emit;
+      // A plugin's subject may use `this`; the built-ins' are plain closures.
+      this.subjects[slot] = emit === undefined ? decoder.subject?.bind(decoder) : decoder.subject;
+    }
+  }
+
+  /** The slot of a 28-bit id, or −1 when no decoder has it. */
+  slotOf(id: number): number {
+    const ids = this.#ids;
+    let slot = Math.imul(id, 0x9e3779b1) >>> this.#shift;
+    for (;;) {
+      const at = ids[slot]!;
+      if (at === id) return slot;
+      if (at === -1) return -1;
+      slot = (slot + 1) & this.#mask;
     }
   }
 
   /** The decoder of a 28-bit id, if any. */
   get(id: number): EventDecoder | undefined {
-    const ids = this.#ids;
-    let slot = Math.imul(id, 0x9e3779b1) >>> this.#shift;
-    for (;;) {
-      const at = ids[slot]!;
-      if (at === id) return this.#decoders[slot];
-      if (at === -1) return undefined;
-      slot = (slot + 1) & this.#mask;
-    }
+    const slot = this.slotOf(id);
+    return slot < 0 ? undefined : this.decoders[slot];
   }
 }
 
@@ -166,23 +185,27 @@ export function createCatalogue(options: CatalogueOptions = {}): EventCatalogue 
       return out;
     },
     writeFields(event, words, start, count, out) {
-      const decoder = table.get(event & EVENT_MASK);
-      const emit = (decoder as Partial<BuiltinDecoder> | undefined)?.[EMIT_FIELDS];
+      const slot = table.slotOf(event & EVENT_MASK);
       textSink.out = out;
-      if (emit !== undefined || decoder === undefined) {
-        // Built-ins (which never throw) and unknown ids: straight into text, no field objects.
-        if (emit !== undefined) emit(words, start, count, textSink);
-        else emitRaw(words, start, 0, clampCount(words, start, count), textSink);
+      if (slot < 0) {
+        emitRaw(words, start, 0, clampCount(words, start, count), textSink);
+        return;
+      }
+      const emit = table.emitters[slot];
+      if (emit !== undefined) {
+        // Built-ins never throw: straight into text, no field objects.
+        emit(words, start, count, textSink);
         return;
       }
       const fields = catalogue.decode(event, words, start, count);
       for (const field of fields) textSink.field(field);
     },
     subject(event, words, start, count, out) {
-      const decoder = table.get(event & EVENT_MASK);
-      if (decoder?.subject !== undefined) {
+      const slot = table.slotOf(event & EVENT_MASK);
+      const subject = slot < 0 ? undefined : table.subjects[slot];
+      if (subject !== undefined) {
         try {
-          if (decoder.subject(words, start, count, out)) return true;
+          if (subject(words, start, count, out)) return true;
         } catch {
           // Same as decode: a faulty plugin names nobody.
         }
