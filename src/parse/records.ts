@@ -66,8 +66,9 @@ const BACKWARDS = RECORD_FLAGS.tscBackwards;
 
 /**
  * Decodes the whole records of one window that lie in `words[cursor.w, min(windowEnd, nWords))` into rows
- * `cursor.n…` of `out` (its columns must have room for one row per word). Row `payloadIndex` values are
- * indices in `words`; file offsets are `fileBase + 4 × index`.
+ * `cursor.n…` of `out` (its columns must have room for one row per word), all but the `pcpu` column,
+ * which the caller fills if it needs it. Row `payloadIndex` values are indices in `words`; file offsets
+ * are `fileBase + 4 × index`.
  *
  * A record without TSC takes `tsc`'s last one (flag `inheritedTsc`), or TSC 0 with flag `borrowedTsc`
  * when its pCPU had none yet (the caller back-fills it). With `dropWrap`, wrap-padding records are
@@ -85,7 +86,8 @@ export function decodeWindowRecords(
   dropWrap: boolean,
   diagnostics: Diagnostics,
 ): void {
-  // Columns in locals: the record loop touches typed arrays only. The pCPU column is filled after it.
+  // Columns in locals: the record loop touches typed arrays only. The pCPU column is the caller's to
+  // fill (the exact merge's lanes have no use for it: the merge writes each run's pCPU).
   const headerColumn = out.header;
   const tscLoColumn = out.tscLo;
   const tscHiColumn = out.tscHi;
@@ -152,7 +154,6 @@ export function decodeWindowRecords(
     n++;
     w += size;
   }
-  out.pcpu.fill(pcpu, cursor.n, n);
   tsc.lastLo = lastLo;
   tsc.lastHi = lastHi;
   tsc.seen = seen;

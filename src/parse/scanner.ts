@@ -200,6 +200,7 @@ export class RecordScanner {
       cursor.n = n;
       cursor.first = this.#windowFirst;
       decodeWindowRecords(words, nWords, windowEnd, pcpu, this.#tscOf(pcpu), cursor, batch, base, false, this.#diagnostics);
+      batch.pcpu.fill(pcpu, n, cursor.n);
       w = cursor.w;
       n = cursor.n;
       this.#windowFirst = cursor.first;
