@@ -9,6 +9,7 @@ import {
   createCatalogue,
   formatFields,
   hypercallName,
+  writeFields,
   runstateEvent,
 } from '../../src/core/catalogue/index.js';
 import type { DecodedField, EventCatalogue, EventDecoder, FieldValue } from '../../src/core/catalogue/index.js';
@@ -488,6 +489,41 @@ describe('fields as text', () => {
     expect(written(catalogue, 0x0800f002, words, 2)).toBe(' w0=0x00000001 w1=0xdeadbeef');
     expect(written(catalogue, 0x0800f003, words, 3)).toBe(' w0=0x00000001 w1=0xdeadbeef w2=0xffffffff');
     expect(written(catalogue, 0x0800f003, words, 0)).toBe('');
+  });
+
+  it('runs a plugin copied from a built-in as the plugin: its decode for the text, its subject as a method', () => {
+    const base = builtinDecoders().find((d) => d.id === 0x00041001)!;
+    const plugin: EventDecoder & { tag: string } = {
+      ...base,
+      tag: 'X',
+      decode(w, start, _count, out) {
+        out.push({ name: 'custom', value: w[start]! * 2 });
+      },
+      subject(w, start, _count, out) {
+        out[0] = w[start]!;
+        out[1] = this.tag === 'X' ? 7 : -1;
+        return true;
+      },
+    };
+    const catalogue = createCatalogue({ decoders: [plugin] });
+    const words = Uint32Array.from([21]);
+    expect(written(catalogue, 0x00041001, words, 1)).toBe(' custom=42');
+    expect(subjectOf(catalogue, 0x00041001, [21])).toEqual([21, 7]);
+  });
+
+  it('writes 64-bit hex fields through a writer that has no hex64', () => {
+    let text = '';
+    const writer = {
+      text: (value: string) => (text += value),
+      char: (code: number) => (text += String.fromCharCode(code)),
+      integer: (value: number) => (text += String(value)),
+      hex32: (value: number) => (text += `0x${(value >>> 0).toString(16).padStart(8, '0')}`),
+    };
+    writeFields([{ name: 'addr', value: 0xffff8000_00001000n, hex: true }], writer);
+    expect(text).toBe('addr=0xffff800000001000');
+    text = '';
+    createCatalogue().writeFields(0x00201104, Uint32Array.from([0x81022506, 0xffffffff]), 0, 2, writer);
+    expect(text).toBe(' rip=0xffffffff81022506');
   });
 
   it('calls a plugin\'s subject as a method (it may use `this`), and a throwing one names nobody', () => {

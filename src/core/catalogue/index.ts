@@ -15,7 +15,7 @@ import { classOf } from '../classes.js';
 import { genDecoders } from './gen.js';
 import { hvmDecoders } from './hvm.js';
 import { hwDecoders } from './hw.js';
-import { EMIT_FIELDS, FieldArraySink, clampCount, emitRaw, u64 } from './layout.js';
+import { FieldArraySink, builtinEmitter, clampCount, emitRaw, u64 } from './layout.js';
 import type { BuiltinDecoder, FieldEmitter, FieldSink } from './layout.js';
 import { memDecoders } from './mem.js';
 import { pvDecoders } from './pv.js';
@@ -98,8 +98,10 @@ class DecoderTable {
   readonly #shift: number;
   readonly #mask: number;
   readonly decoders: (EventDecoder | undefined)[];
+  /** The payload walk of a built-in; undefined for a plugin (its `decode` runs). */
   readonly emitters: (FieldEmitter | undefined)[];
-  readonly subjects: (SubjectFn | undefined)[];
+  /** The subject function of a built-in (a plain closure); plugins' are called as methods. */
+  readonly builtinSubjects: (SubjectFn | undefined)[];
 
   constructor(decoders: ReadonlyMap<number, EventDecoder>) {
     let bits = 4;
@@ -108,7 +110,7 @@ class DecoderTable {
     this.#ids = new Int32Array(size).fill(-1);
     this.decoders = new Array<EventDecoder | undefined>(size).fill(undefined);
     this.emitters = new Array<FieldEmitter | undefined>(size).fill(undefined);
-    this.subjects = new Array<SubjectFn | undefined>(size).fill(undefined);
+    this.builtinSubjects = new Array<SubjectFn | undefined>(size).fill(undefined);
     this.#shift = 32 - bits;
     this.#mask = size - 1;
     for (const [id, decoder] of decoders) {
@@ -116,10 +118,9 @@ class DecoderTable {
       while (this.#ids[slot] !== -1) slot = (slot + 1) & this.#mask;
       this.#ids[slot] = id;
       this.decoders[slot] = decoder;
-      const emit = (decoder as Partial<BuiltinDecoder>)[EMIT_FIELDS];
+      const emit = builtinEmitter(decoder);
       this.emitters[slot] = emit;
-      // A plugin's subject may use `this`; the built-ins' are plain closures.
-      this.subjects[slot] = emit === undefined ? decoder.subject?.bind(decoder) : decoder.subject;
+      if (emit !== undefined) this.builtinSubjects[slot] = decoder.subject;
     }
   }
 
@@ -202,12 +203,18 @@ export function createCatalogue(options: CatalogueOptions = {}): EventCatalogue 
     },
     subject(event, words, start, count, out) {
       const slot = table.slotOf(event & EVENT_MASK);
-      const subject = slot < 0 ? undefined : table.subjects[slot];
-      if (subject !== undefined) {
-        try {
-          if (subject(words, start, count, out)) return true;
-        } catch {
-          // Same as decode: a faulty plugin names nobody.
+      if (slot >= 0) {
+        const builtin = table.builtinSubjects[slot];
+        if (builtin !== undefined) {
+          if (builtin(words, start, count, out)) return true;
+        } else if (table.emitters[slot] === undefined) {
+          // A plugin: its subject is a method (it may use `this`, or be replaced later).
+          const decoder = table.decoders[slot]!;
+          try {
+            if (decoder.subject?.(words, start, count, out) === true) return true;
+          } catch {
+            // Same as decode: a faulty plugin names nobody.
+          }
         }
       }
       out[0] = -1;
@@ -252,11 +259,20 @@ function writeField(field: DecodedField, out: FieldTextWriter): void {
   } else if (typeof value === 'string') {
     writeString(name, value, out);
   } else {
-    const bits = BigInt.asUintN(64, value);
     writeName(name, out);
-    if (hex === true) out.hex64(Number(bits >> 32n), Number(bits & 0xffffffffn));
-    else out.text(String(value));
+    if (hex === true) {
+      const bits = BigInt.asUintN(64, value);
+      writeHex64(Number(bits >> 32n), Number(bits & 0xffffffffn), out);
+    } else {
+      out.text(String(value));
+    }
   }
+}
+
+/** 0x and 16 hex digits, through the writer's `hex64` when it has one (it is optional). */
+function writeHex64(hi: number, lo: number, out: FieldTextWriter): void {
+  if (out.hex64 !== undefined) out.hex64(hi, lo);
+  else out.text(`0x${(hi >>> 0).toString(16).padStart(8, '0')}${(lo >>> 0).toString(16).padStart(8, '0')}`);
 }
 
 function writeName(name: string, out: FieldTextWriter): void {
@@ -294,7 +310,7 @@ class FieldTextSink implements FieldSink {
     const out = this.out;
     out.char(SPACE);
     writeName(name, out);
-    if (hex) out.hex64(hi, lo);
+    if (hex) writeHex64(hi, lo, out);
     else if (hi < SAFE_HIGH_WORD) out.integer(hi * 4294967296 + lo); // non-negative either way
     else out.text(String(signed ? BigInt.asIntN(64, u64(lo, hi)) : u64(lo, hi)));
   }

@@ -67,17 +67,23 @@ export class FieldArraySink implements FieldSink {
   }
 }
 
-/** Key of a built-in decoder's payload walk (a symbol: no plugin property can be taken for it). */
-export const EMIT_FIELDS = Symbol('xenspan.emitFields');
-
 /** How a built-in decoder walks a payload into a sink (`count` not yet clamped). */
 export type FieldEmitter = (words: Uint32Array, start: number, count: number, sink: FieldSink) => void;
 
 /** A built-in decoder; `vendor` limits it to hosts of one CPU vendor. */
 export interface BuiltinDecoder extends EventDecoder {
   readonly vendor?: CpuVendor;
-  /** The payload walk behind `decode`, which the catalogue also runs into text. */
-  readonly [EMIT_FIELDS]: FieldEmitter;
+}
+
+/**
+ * The payload walks of the built-in decoder objects, by identity: a plugin made by copying a built-in
+ * (`{ ...builtin, decode }`) is not one of them, so its own `decode` is what the catalogue runs.
+ */
+const emitters = new WeakMap<EventDecoder, FieldEmitter>();
+
+/** The payload walk of a built-in decoder object; undefined for any other decoder. */
+export function builtinEmitter(decoder: EventDecoder): FieldEmitter | undefined {
+  return emitters.get(decoder);
 }
 
 /** A built-in decoder from its payload walk: `decode` is the walk into a {@link FieldArraySink}. */
@@ -86,12 +92,13 @@ export function builtinDecoder(
   emit: FieldEmitter,
   subject?: EventDecoder['subject'],
 ): BuiltinDecoder {
-  return {
+  const decoder: BuiltinDecoder = {
     ...base,
     decode: (words, start, count, out) => emit(words, start, count, new FieldArraySink(out)),
-    [EMIT_FIELDS]: emit,
     ...(subject === undefined ? {} : { subject }),
   };
+  emitters.set(decoder, emit);
+  return decoder;
 }
 
 /** Extra knobs of {@link layoutDecoder}. */

@@ -56,8 +56,11 @@ export interface FieldTextWriter {
   char(code: number): void;
   /** A 32-bit value as 0x and 8 lowercase hex digits. */
   hex32(value: number): void;
-  /** A 64-bit value from its high and low words as 0x and 16 lowercase hex digits. */
-  hex64(hi: number, lo: number): void;
+  /**
+   * A 64-bit value from its high and low words as 0x and 16 lowercase hex digits. Optional: without
+   * it the digits go through `text`.
+   */
+  hex64?(hi: number, lo: number): void;
 }
 
 /** Options of {@link createCatalogue}. */
