@@ -41,6 +41,9 @@ async function benchTrace() {
   return out;
 }
 
+/** Runs of each decoding figure; the best is printed (this VM's neighbours slow single runs by up to 25%). */
+const REPEAT = 5;
+
 function best(runs) {
   return Math.min(...runs);
 }
@@ -91,21 +94,21 @@ const touch = await timeIt('read the bytes in memory (sum of words)', 3, () => {
   return sum;
 });
 row(touch.label, size, undefined, touch.seconds);
-const scan = await timeIt('decode, file order (no merge)', 3, async () => {
+const scan = await timeIt('decode, file order (no merge)', REPEAT, async () => {
   let n = 0;
   await forEachRecordInFileOrder(bytes, (batch) => (n += batch.length));
   return n;
 });
 records = scan.result;
 row(scan.label, size, records, scan.seconds);
-const stats = await timeIt('decode + per-pCPU statistics', 3, async () => {
+const stats = await timeIt('decode + per-pCPU statistics', REPEAT, async () => {
   const collector = new StatsCollector();
   await forEachRecordInFileOrder(bytes, (batch) => collector.add(batch));
   return collector.result();
 });
 row(stats.label, size, records, stats.seconds);
 for (const merge of ['exact', 'stream']) {
-  const merged = await timeIt(`decode + merge (${merge})`, 3, async () => {
+  const merged = await timeIt(`decode + merge (${merge})`, REPEAT, async () => {
     let n = 0;
     await forEachRecordBatch(bytes, (batch) => (n += batch.length), { merge });
     return n;
@@ -115,7 +118,7 @@ for (const merge of ['exact', 'stream']) {
 
 for (const merge of ['exact', 'stream']) {
   // What the CLI does with a plain file: read through fileSource (page cache), not from memory.
-  const merged = await timeIt(`decode + merge (${merge}), read from the file`, 3, async () => {
+  const merged = await timeIt(`decode + merge (${merge}), read from the file`, REPEAT, async () => {
     let n = 0;
     await forEachRecordBatch(await fileSource(trace), (batch) => (n += batch.length), { merge });
     return n;
