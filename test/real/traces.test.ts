@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Every real trace in ../shared/traces: volumes equal xenalyze's, record counts and first/last TSC per
-// pCPU equal xentrace_format's, global order holds, and stream merging equals exact merging.
+// Every real trace in ../shared/traces: volumes equal xenalyze's, records equal xentrace_format's (counts,
+// first/last TSC, and one by one: TSC and event id), global order holds, and stream merging equals exact merging.
 import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
@@ -13,6 +13,22 @@ import { BatchDigest } from '../support/decode.js';
 import { hasShared, readTrace, realTraceNames, sharedTracesDir, xenalyzeVolumes } from '../support/shared.js';
 
 const names = realTraceNames();
+
+/** Xen 4.17.7's `formats` file, which xentrace_format's outputs in ../shared/traces were made with. */
+const formatsFile = join(sharedTracesDir, '..', 'xen-formats', 'formats-4.17.7');
+
+/** Event ids by the name the formats file prints for them (a name may stand for several ids). */
+function formatsIdsByName(): Map<string, Set<number>> {
+  const ids = new Map<string, Set<number>>();
+  for (const line of readFileSync(formatsFile, 'utf8').split('\n')) {
+    const match = /^(0x[0-9a-fA-F]+)\s+CPU%\(cpu\)d\s+%\(tsc\)d \(\+%\(reltsc\)8d\)\s+(\S+)/.exec(line);
+    if (!match) continue;
+    const name = match[2]!;
+    if (!ids.has(name)) ids.set(name, new Set());
+    ids.get(name)!.add(Number.parseInt(match[1]!, 16));
+  }
+  return ids;
+}
 
 describe.skipIf(!hasShared)('real traces (../shared/traces)', () => {
   it('finds the real traces', () => {
@@ -69,6 +85,51 @@ describe.skipIf(!hasShared)('real traces (../shared/traces)', () => {
         const stats = await readTraceStats(readTrace(name));
         expect(new Map(stats.pcpus.map((p) => [p.pcpu, { records: p.records, first: p.firstTsc, last: p.lastTsc }]))).toEqual(expected);
       });
+
+      it.skipIf(!existsSync(formatFile) || !existsSync(formatsFile))(
+        'has xentrace_format\'s records one by one: per pCPU in file order, the same own TSC and event id',
+        async () => {
+          const theirs = new Map<number, { tsc: bigint; text: string }[]>();
+          for (const line of gunzipSync(readFileSync(formatFile)).toString('utf8').split('\n')) {
+            const match = /^CPU(\d+)\s+(\d+) \(\+\s*-?\d+\)\s+(.*)$/.exec(line);
+            if (!match || match[3]!.startsWith('cpu_change ')) continue;
+            const pcpu = Number(match[1]);
+            if (!theirs.has(pcpu)) theirs.set(pcpu, []);
+            theirs.get(pcpu)!.push({ tsc: BigInt(match[2]!), text: match[3]! });
+          }
+          const ours = new Map<number, { tsc: bigint; event: number }[]>();
+          await forEachRecordInFileOrder(readTrace(name), (batch) => {
+            for (let i = 0; i < batch.length; i++) {
+              const pcpu = batch.pcpu[i]!;
+              if (!ours.has(pcpu)) ours.set(pcpu, []);
+              const header = batch.header[i]!;
+              // xentrace_format prints 0 for a record without a TSC of its own.
+              const tsc = header >>> 31 === 1 ? (BigInt(batch.tscHi[i]!) << 32n) | BigInt(batch.tscLo[i]!) : 0n;
+              ours.get(pcpu)!.push({ tsc, event: header & 0x0fffffff });
+            }
+          });
+          const idsByName = formatsIdsByName();
+          let compared = 0;
+          for (const [pcpu, records] of theirs) {
+            const mine = ours.get(pcpu) ?? [];
+            expect(mine.length, `pCPU ${pcpu}`).toBe(records.length);
+            const wrong: string[] = [];
+            records.forEach((record, i) => {
+              const { tsc, event } = mine[i]!;
+              const name = record.text.split(/\s+/)[0]!;
+              // Ids the formats file does not name print as `unknown (0x<16 hex digits>)`.
+              const unknown = /^unknown \(0x([0-9a-f]+)\)/.exec(record.text);
+              const sameEvent = unknown ? Number.parseInt(unknown[1]!, 16) === event : idsByName.get(name)?.has(event) === true;
+              if ((tsc !== record.tsc || !sameEvent) && wrong.length < 3) {
+                wrong.push(`#${i}: ours ${tsc} 0x${event.toString(16)}, theirs ${record.tsc} ${record.text.slice(0, 60)}`);
+              }
+            });
+            expect(wrong, `pCPU ${pcpu}`).toEqual([]);
+            compared += records.length;
+          }
+          expect(compared).toBeGreaterThan(10_000);
+        },
+      );
 
       it('merges into non-decreasing TSC order, identically by seeking and by streaming', async () => {
         const bytes = readTrace(name);
