@@ -7,7 +7,7 @@ import { EVENT_MASK, RECORD_FLAGS, tscDelta, u64Of } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import type { TraceRun } from '../core/pipeline.js';
 import type { EventCatalogue } from '../core/catalogue/index.js';
-import { writeUint } from './output.js';
+import { writeSpaces, writeUint } from './output.js';
 import type { LineWriter } from './output.js';
 
 const SAFE_HI = 1 << 21; // hi·2^32 + lo stays below 2^53
@@ -183,12 +183,6 @@ class EventNameBytes {
  * the spaces between them.
  */
 const FIXED_COLUMNS_MAX = 96;
-
-/** Writes `count` spaces (none when count ≤ 0); returns where they end. */
-function writeSpaces(bytes: Uint8Array, at: number, count: number): number {
-  for (let k = 0; k < count; k++) bytes[at++] = SPACE;
-  return at;
-}
 
 /** Writes ASCII text right-aligned in `width` columns, as padStart would. */
 function writeAligned(bytes: Uint8Array, at: number, text: string, width: number): number {

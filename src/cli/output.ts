@@ -29,16 +29,10 @@ export class LineWriter implements FieldTextWriter {
   readonly #stream: TextStream;
   #bytes = Buffer.allocUnsafe(PIECE_BYTES + LINE_ROOM);
   #at = 0;
-  #lineStart = 0;
   #blocked: Promise<void> | undefined;
 
   constructor(stream: TextStream) {
     this.#stream = stream;
-  }
-
-  /** Column of the next byte in the current line. */
-  get column(): number {
-    return this.#at - this.#lineStart;
   }
 
   /** Appends text as UTF-8. A loop: the texts are short, and Buffer.write costs more per call than this per byte. */
@@ -69,13 +63,9 @@ export class LineWriter implements FieldTextWriter {
 
   /** Appends text right-aligned in `width` columns, as `padStart` would. */
   alignedText(value: string, width: number): void {
-    this.padTo(this.column + width - value.length);
+    this.#room(Math.max(0, width - value.length));
+    this.#at = writeSpaces(this.#bytes, this.#at, width - value.length);
     this.text(value);
-  }
-
-  /** Appends spaces up to `column` of the current line (none when already there). */
-  padTo(column: number): void {
-    this.spaces(column - this.column);
   }
 
   /**
@@ -110,16 +100,6 @@ export class LineWriter implements FieldTextWriter {
     this.#at = at;
   }
 
-  /** Appends `count` spaces (none when count ≤ 0). */
-  spaces(count: number): void {
-    if (count <= 0) return;
-    this.#room(count);
-    const bytes = this.#bytes;
-    let at = this.#at;
-    for (let k = 0; k < count; k++) bytes[at++] = SPACE;
-    this.#at = at;
-  }
-
   /** Appends 0x and 8 lowercase hex digits of a 32-bit value. */
   hex32(value: number): void {
     this.#room(10);
@@ -139,7 +119,6 @@ export class LineWriter implements FieldTextWriter {
   /** Ends the line; sends the buffer to the stream when it is full. */
   endLine(): void {
     this.char(0x0a);
-    this.#lineStart = this.#at;
     if (this.#at >= PIECE_BYTES) this.flush();
   }
 
@@ -148,7 +127,6 @@ export class LineWriter implements FieldTextWriter {
     if (this.#at === 0) return;
     const piece = this.#bytes.subarray(0, this.#at);
     this.#bytes = Buffer.allocUnsafe(PIECE_BYTES + LINE_ROOM);
-    this.#lineStart -= this.#at;
     this.#at = 0;
     const ok = this.#stream.write(piece);
     if (!ok && this.#blocked === undefined) {
@@ -174,6 +152,12 @@ export class LineWriter implements FieldTextWriter {
     this.#bytes = grown;
   }
 
+}
+
+/** Writes `count` spaces at `at` (none when count ≤ 0); returns where they end. */
+export function writeSpaces(bytes: Uint8Array, at: number, count: number): number {
+  for (let k = 0; k < count; k++) bytes[at++] = SPACE;
+  return at;
 }
 
 /** Digits of the largest safe integer (2^53 − 1). */

@@ -43,7 +43,7 @@ describe('LineWriter', () => {
     expect(text()).toBe(`${expected.join('\n')}\n`);
   });
 
-  it('writes 32-bit hex, ASCII and UTF-8 text, and pads to a column', () => {
+  it('writes 32-bit hex, ASCII and UTF-8 text, and right-aligns text', () => {
     const { stream, text } = capture();
     const out = new LineWriter(stream);
     for (const value of [0, 1, 0xdeadbeef, -1, 0x7fffffff, 0x80000000]) {
@@ -52,12 +52,11 @@ describe('LineWriter', () => {
     }
     out.endLine();
     out.text('abc');
-    out.padTo(6);
-    out.text('|d0v1 ünïcödé ✓|');
-    out.padTo(3); // already past: nothing
+    out.alignedText('|d0v1 ünïcödé ✓|', 19);
+    out.alignedText('longer than its width', 3); // no padding
     out.endLine();
     out.flush();
-    expect(text()).toBe('0x00000000 0x00000001 0xdeadbeef 0xffffffff 0x7fffffff 0x80000000 \nabc   |d0v1 ünïcödé ✓|\n');
+    expect(text()).toBe('0x00000000 0x00000001 0xdeadbeef 0xffffffff 0x7fffffff 0x80000000 \nabc   |d0v1 ünïcödé ✓|longer than its width\n');
   });
 
   it('sends whole pieces in order past the buffer size, and holds back while the stream is full', async () => {
