@@ -3,14 +3,13 @@
  * `xenspan dump`: one line per record in global time order.
  * @module
  */
-import { EVENT_MASK, RECORD_FLAGS, tscDelta, u64Of } from '../core/batch.js';
+import { EVENT_MASK, RECORD_FLAGS, SAFE_HIGH_WORD, tscDelta, u64Of } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import type { TraceRun } from '../core/pipeline.js';
 import type { EventCatalogue } from '../core/catalogue/index.js';
 import { writeSpaces, writeUint } from './output.js';
 import type { LineWriter } from './output.js';
 
-const SAFE_HI = 1 << 21; // hi·2^32 + lo stays below 2^53
 
 /** Options of the dump formatter. */
 export interface DumpFormatOptions {
@@ -88,12 +87,12 @@ export class DumpFormatter {
         bytes[at++] = DASH;
       } else {
         const rounded = Math.round(ns);
-        if (ns >= 0 && rounded < SAFE_INTEGER) at = writeUint(bytes, at, rounded, 13);
+        if (ns >= 0 && rounded <= Number.MAX_SAFE_INTEGER) at = writeUint(bytes, at, rounded, 13);
         else at = writeAligned(bytes, at, ns.toFixed(0), 13); // negative (a borrowed TSC) or huge
       }
       bytes[at++] = SPACE;
       // Column 2: the TSC, right-aligned in 15, and its mark.
-      if (hi < SAFE_HI) at = writeUint(bytes, at, tscDelta(hi, lo, 0, 0), 15);
+      if (hi < SAFE_HIGH_WORD) at = writeUint(bytes, at, tscDelta(hi, lo, 0, 0), 15);
       else at = writeAligned(bytes, at, String(u64Of(hi, lo)), 15);
       const flags = batch.flags[i]!;
       bytes[at++] =
@@ -202,4 +201,3 @@ function writeInt(bytes: Uint8Array, at: number, value: number): number {
 
 const SPACE = 0x20;
 const DASH = 0x2d;
-const SAFE_INTEGER = 2 ** 53;

@@ -147,6 +147,9 @@ export function tscDelta(hi: number, lo: number, baseHi: number, baseLo: number)
   return (hi - baseHi) * 4294967296 + (lo - baseLo);
 }
 
+/** A 64-bit value whose high word is below this is a safe integer (hi·2^32 + lo < 2^53) as a double. */
+export const SAFE_HIGH_WORD = 1 << 21;
+
 /** A 64-bit value from its two stored words, as a BigInt (for output and messages, not for hot loops). */
 export function u64Of(hi: number, lo: number): bigint {
   return (BigInt(hi) << 32n) | BigInt(lo);

@@ -10,7 +10,7 @@
  * // 'domid=2 vcpu=1 old_state=runnable new_state=running'
  * @module
  */
-import { EVENT_MASK } from '../batch.js';
+import { EVENT_MASK, SAFE_HIGH_WORD } from '../batch.js';
 import { classOf } from '../classes.js';
 import { genDecoders } from './gen.js';
 import { hvmDecoders } from './hvm.js';
@@ -291,9 +291,6 @@ function writeString(name: string, value: string, out: FieldTextWriter): void {
   out.text(withoutWhitespace(value));
 }
 
-/** 2^53 / 2^32: a high word below this makes a safe integer. */
-const SAFE_HIGH_WORD = 0x200000;
-
 /**
  * The text sink of the built-in decoders: each field as ` name=value` (a space before each), the text
  * {@link writeField} gives the same field as an object, without the object.
@@ -340,9 +337,6 @@ class FieldString implements FieldTextWriter {
   }
   hex32(value: number): void {
     this.value += `0x${(value >>> 0).toString(16).padStart(8, '0')}`;
-  }
-  hex64(hi: number, lo: number): void {
-    this.value += `0x${(hi >>> 0).toString(16).padStart(8, '0')}${(lo >>> 0).toString(16).padStart(8, '0')}`;
   }
 }
 

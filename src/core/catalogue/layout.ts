@@ -67,6 +67,12 @@ export class FieldArraySink implements FieldSink {
   }
 }
 
+/** A code as the name its table gives it, or as the number when the table has none. */
+export function emitCode(sink: FieldSink, name: string, code: number, codeName: string | undefined, hex = false): void {
+  if (codeName !== undefined) sink.string(name, codeName);
+  else sink.number(name, code, hex);
+}
+
 /** How a built-in decoder walks a payload into a sink (`count` not yet clamped). */
 export type FieldEmitter = (words: Uint32Array, start: number, count: number, sink: FieldSink) => void;
 
@@ -197,9 +203,7 @@ function emitFields(layout: Layout, words: Uint32Array, start: number, count: nu
     switch (f.kind) {
       case KIND_INT: {
         const v = readInt(f, words, start);
-        const named = f.table?.(v);
-        if (named !== undefined) sink.string(f.name, named);
-        else sink.number(f.name, v, f.hex);
+        emitCode(sink, f.name, v, f.table?.(v), f.hex);
         break;
       }
       case KIND_WIDE:

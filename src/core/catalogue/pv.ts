@@ -4,7 +4,7 @@
  * records, which common code also writes for multicall sub-calls of HVM/PVH guests.
  * @module
  */
-import { addressPair, builtinDecoder, clampCount, decoderBase, emitRaw, fromRows } from './layout.js';
+import { addressPair, builtinDecoder, clampCount, decoderBase, emitCode, emitRaw, fromRows } from './layout.js';
 import type { BuiltinDecoder, FieldSink } from './layout.js';
 import { gnttabCmdName, hypercallName } from './names.js';
 
@@ -28,9 +28,7 @@ function hypercallHints(op: number, arg0: number | undefined, arg1: number | und
   } else if (op === HYPERCALL_GRANT_TABLE_OP) {
     if (arg0 === undefined) return;
     const base = arg0 & ((1 << GNTTAB_CMD_BITS) - 1);
-    const named = gnttabCmdName(base);
-    if (named !== undefined) sink.string('cmd', named);
-    else sink.number('cmd', base, false);
+    emitCode(sink, 'cmd', base, gnttabCmdName(base));
     const state = arg0 >>> GNTTAB_CMD_BITS;
     if (state !== 0) sink.number('continuation', state, false);
   }
@@ -49,9 +47,7 @@ function hypercallDecoder(id: number, name: string): BuiltinDecoder {
     if (n === 0) return;
     const w0 = words[start]!;
     const op = w0 & 0xfffff;
-    const opName = hypercallName(op);
-    if (opName !== undefined) sink.string('op', opName);
-    else sink.number('op', op, false);
+    emitCode(sink, 'op', op, hypercallName(op));
     // The hints read 32-bit arguments only (a 64-bit one carries none).
     let arg0: number | undefined;
     let arg1: number | undefined;
