@@ -207,13 +207,9 @@ class ExactMerger {
     }
     const lanes = this.#lanes;
     const out = this.#out;
-    const outPcpu = out.pcpu;
-    const outHeader = out.header;
-    const outLo = out.tscLo;
-    const outHi = out.tscHi;
-    const outFlags = out.flags;
-    const outOffset = out.fileOffset;
-    const outPayload = out.payloadIndex;
+    // Columns in locals: the run loop touches typed arrays only.
+    const { pcpu: outPcpu, header: outHeader, tscLo: outLo, tscHi: outHi, flags: outFlags } = out;
+    const { fileOffset: outOffset, payloadIndex: outPayload } = out;
     const batchSize = this.#batchSize;
     let n = out.length;
     while (heads.count > 0) {
@@ -227,13 +223,7 @@ class ExactMerger {
       if (end - first > batchSize - n) end = first + batchSize - n;
       // Copy rows from the head (the smallest record) while they stay ahead of the runner-up. The
       // payload words stay where they are: the output's `words` is the arena.
-      const rows = q.rows;
-      const offsets = rows.fileOffset;
-      const header = rows.header;
-      const lo = rows.tscLo;
-      const hi = rows.tscHi;
-      const flags = rows.flags;
-      const payload = rows.payloadIndex;
+      const { fileOffset: offsets, header, tscLo: lo, tscHi: hi, flags, payloadIndex: payload } = q.rows;
       const pcpu = q.pcpu;
       let h = first;
       let k: number;

@@ -220,14 +220,9 @@ export class CpuMerger {
     const heads = this.#heads;
     const queues = this.#queues;
     const out = this.#out;
-    const outWords = out.words;
-    const outPcpu = out.pcpu;
-    const outHeader = out.header;
-    const outLo = out.tscLo;
-    const outHi = out.tscHi;
-    const outFlags = out.flags;
-    const outOffset = out.fileOffset;
-    const outPayload = out.payloadIndex;
+    // Columns in locals: the run loop touches typed arrays only.
+    const { words: outWords, pcpu: outPcpu, header: outHeader, tscLo: outLo, tscHi: outHi, flags: outFlags } = out;
+    const { fileOffset: outOffset, payloadIndex: outPayload } = out;
     const batchSize = this.#batchSize;
     let budget = this.#buffered - keep;
     while (heads.count > 0 && budget > 0) {

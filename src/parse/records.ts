@@ -88,12 +88,8 @@ export function decodeWindowRecords(
 ): void {
   // Columns in locals: the record loop touches typed arrays only. The pCPU column is the caller's to
   // fill (the exact merge's lanes have no use for it: the merge writes each run's pCPU).
-  const headerColumn = out.header;
-  const tscLoColumn = out.tscLo;
-  const tscHiColumn = out.tscHi;
-  const flagsColumn = out.flags;
-  const payloadColumn = out.payloadIndex;
-  const offsetColumn = out.fileOffset;
+  const { header: headerColumn, tscLo: tscLoColumn, tscHi: tscHiColumn, flags: flagsColumn } = out;
+  const { payloadIndex: payloadColumn, fileOffset: offsetColumn } = out;
   const mask = EVENT_MASK;
   const limit = windowEnd < nWords ? windowEnd : nWords;
   let w = cursor.w;
