@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /**
- * The exact merge of a seekable input: each pCPU's windows are read and decoded in place, and merged by
- * (TSC, file offset) with bounded memory.
+ * The exact merge of a seekable input: each pCPU's windows are read in pieces, and their records decoded
+ * straight into the output in (TSC, file offset) order, with bounded memory.
  * @module
  */
-import { RECORD_FLAGS, copyRows, createRecordBatch, grownRecordBatch, tscDelta } from '../core/batch.js';
+import { CPU_CHANGE_HEADER, EVENT_MASK, TRC_TRACE_WRAP_BUFFER, createRecordBatch, recordBytesOf, tscDelta } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import { formatOffset } from '../core/diagnostics.js';
 import type { Diagnostics } from '../core/diagnostics.js';
@@ -14,10 +14,15 @@ import type { ReadAt } from './read-cache.js';
 import {
   MAX_WAITING_FOR_TSC,
   PcpuTscState,
+  STOP_BOUND,
   STOP_CROSSES_END,
   STOP_HEADER_INSIDE,
+  STOP_NEEDS_TSC,
+  TRACE_OWN_EVENTS,
+  TRACE_OWN_MASK,
   WindowCursor,
   decodeWindowRecords,
+  plausibleWindowHeader,
   reportCrossesWindow,
 } from './records.js';
 import type { PcpuWindows } from './window-index.js';
@@ -33,7 +38,6 @@ export interface ExactMergeOptions {
   readonly backpressure?: (() => Promise<void> | undefined) | undefined;
 }
 
-const BORROWED = RECORD_FLAGS.borrowedTsc;
 /** Bytes of the CPU_CHANGE header before each window's records. */
 const WINDOW_HEADER_BYTES = 12;
 
@@ -48,48 +52,53 @@ function readBytesPerRefill(pcpuCount: number): number {
   return bytes & ~4095; // whole words (and pages): a piece then never ends inside a word
 }
 
+/** What {@link ExactMerger} learns of a lane's next record. */
+const READY = 0;
+/** The lane's next record is not read yet. */
+const STARVING = 1;
+/** The lane has nothing more. */
+const FINISHED = 2;
+
 /**
  * One pCPU of the exact merge. Its windows' records (their 12-byte headers left out) are copied into the
- * lane's region of the arena that all lanes share, and decoded there into rows whose payload words stay
- * in the arena: the merge then copies only the row columns, never the words.
+ * lane's region of the arena that all lanes share, window after window. They are decoded only when the
+ * merge takes them: the record loop writes a run of this pCPU's records straight into the merged output
+ * and stops before the first one that another pCPU's head precedes. Payload words stay in the arena.
  */
 class PcpuLane {
   readonly pcpu: number;
   readonly offsets: readonly number[];
   readonly lengths: readonly number[];
-  /** Next window to read. */
-  window = 0;
-  /** Whether window `window` is open (its records are being read and decoded). */
-  open = false;
-  /** Bytes of the open window's records read so far. */
-  read = 0;
+  /** Next window to read, and the bytes of its records read so far. */
+  readWindow = 0;
+  readInWindow = 0;
   /** Bytes of records (of all its windows) the lane has still to read. */
   unread: number;
-  /** No more windows: the lane is finished once its rows are emitted. */
-  done = false;
+  /** No more windows to read. */
+  doneReading = false;
   readonly tsc = new PcpuTscState();
-  /** `w`: next arena word to decode; `n`: number of rows (the tail). */
+  /** `w`: the next record to decode (the lane's head once the merge has keyed it). */
   readonly cursor = new WindowCursor();
-  /** Decoded rows; `words` is the shared arena. */
-  rows: RecordBatch;
-  /** Next row to emit. */
-  head = 0;
-  /** First row still waiting to borrow a TSC (see RECORD_FLAGS.borrowedTsc), or -1. */
-  pendingBorrow = -1;
+  /**
+   * Windows read into the arena and not yet decoded to their end, from `queueHead` on: where each ends
+   * in the arena and the file offset of its arena word 0 (a record's offset is `base + 4 × word`). They
+   * lie back to back; the first is the one `cursor` is in.
+   */
+  readonly queueEnd: number[] = [];
+  readonly queueBase: number[] = [];
+  /** Index of each queued window in `offsets`. */
+  readonly queueWindow: number[] = [];
+  queueHead = 0;
   /** The lane's words of the arena: [regionStart, regionEnd); data up to `fill`. */
   readonly regionStart: number;
   readonly regionEnd: number;
   fill: number;
-  /** Arena word where the open window ends (beyond `fill` while some of it is unread). */
-  windowEnd = 0;
-  /** File offset of arena word 0 for the open window: a row's offset is `fileBase + 4 × word`. */
-  fileBase = 0;
   /** Index of the lane in the merger (its slot in the head arrays). */
   readonly slot: number;
   /** Whether the lane is in the merger's order of heads. */
   active = false;
 
-  constructor(slot: number, windows: PcpuWindows, recordBytes: number, arena: Uint32Array, regionStart: number, regionEnd: number) {
+  constructor(slot: number, windows: PcpuWindows, recordBytes: number, regionStart: number, regionEnd: number) {
     this.slot = slot;
     this.pcpu = windows.pcpu;
     this.offsets = windows.offsets;
@@ -99,21 +108,20 @@ class PcpuLane {
     this.regionEnd = regionEnd;
     this.fill = regionStart;
     this.cursor.w = regionStart;
-    const rows = Math.min(256, regionEnd - regionStart); // grows with what a piece holds (see #ensureRows)
-    this.rows = createRecordBatch(rows, 0);
-    this.rows.words = arena;
+    this.cursor.first = true;
+    this.tsc.waitFrom = regionStart; // records without a TSC at the pCPU's start wait to borrow one
   }
 
-  /** End of the rows that may be ordered now (rows from `pendingBorrow` on still wait for a TSC). */
-  get readyEnd(): number {
-    return this.pendingBorrow < 0 ? this.cursor.n : this.pendingBorrow;
+  /** File offset of the record at the cursor. */
+  get headOffset(): number {
+    return this.queueBase[this.queueHead]! + this.cursor.w * 4;
   }
 }
 
 /**
  * Merges the records of a seekable input in (TSC, file offset) order, reading each pCPU's windows from
  * the window index. Memory: an arena of twice the per-refill read per pCPU (at most that pCPU's record
- * bytes), plus the rows decoded from it.
+ * bytes), and one output batch.
  */
 export async function mergeExact(
   pcpus: readonly PcpuWindows[],
@@ -135,18 +143,13 @@ class ExactMerger {
   readonly #arena: Uint32Array;
   readonly #arenaBytes: Uint8Array;
   readonly #lanes: PcpuLane[] = [];
-  /** The lanes with a ready row, by slot (a lane's index), in the order of their heads. */
+  /** The lanes with a keyed head, by slot (a lane's index), in the order of their heads. */
   readonly #heads: HeadOrder;
   /**
-   * Merge keys are TSCs minus this base (the first TSC read), as doubles: exact while the trace spans
-   * under 2^53 cycles (40 days at 2.6 GHz), however large the TSCs. They are computed where they are
-   * compared, from the rows' TSC columns.
+   * Merge keys are TSCs minus this base (the first TSC met), as doubles: exact while the trace spans
+   * under 2^53 cycles (40 days at 2.6 GHz), however large the TSCs. Every lane's cursor holds it.
    */
-  #baseHi = 0;
-  #baseLo = 0;
   #baseSet = false;
-  /** The base was set after heads were keyed: the order's keys must be computed again. */
-  #rekey = false;
 
   constructor(pcpus: readonly PcpuWindows[], size: number, readAt: ReadAt, options: ExactMergeOptions) {
     this.#onBatch = options.onBatch;
@@ -155,15 +158,15 @@ class ExactMerger {
     this.#batchSize = options.batchSize ?? 8192;
     this.#cache = new ReadCache(readAt, size);
     this.#readBytes = readBytesPerRefill(pcpus.length);
-    // A lane's region: room for one read plus as much again (rows waiting for a TSC, the carry of a cut
-    // record), or for all of its records when that is less, so that pCPUs with little data cost little.
+    // A lane's region: room for one read plus as much again (records waiting for a TSC, the carry of a
+    // cut record), or for all of its records when that is less, so that pCPUs with little data cost little.
     const recordBytes = pcpus.map((windows) => windows.lengths.reduce((sum, length) => sum + length - WINDOW_HEADER_BYTES, 0));
     const regionWords = recordBytes.map((bytes) => Math.min(2 * this.#readBytes, bytes + 64) >>> 2);
     this.#arena = new Uint32Array(Math.max(1, regionWords.reduce((sum, words) => sum + words, 0)));
     this.#arenaBytes = new Uint8Array(this.#arena.buffer);
     let regionStart = 0;
     pcpus.forEach((windows, i) => {
-      this.#lanes.push(new PcpuLane(i, windows, recordBytes[i]!, this.#arena, regionStart, regionStart + regionWords[i]!));
+      this.#lanes.push(new PcpuLane(i, windows, recordBytes[i]!, regionStart, regionStart + regionWords[i]!));
       regionStart += regionWords[i]!;
     });
     this.#heads = new HeadOrder(pcpus.length);
@@ -182,91 +185,255 @@ class ExactMerger {
   }
 
   /**
-   * Emits while every unfinished lane has a ready row; returns the lane that needs reading, or
+   * Emits while every unfinished lane has its next record read; returns the lane that needs reading, or
    * undefined when everything was emitted. The output is flushed first: its rows point into the arena.
    */
   #emit(): PcpuLane | undefined {
     const heads = this.#heads;
-    const baseHi = this.#baseHi;
-    const baseLo = this.#baseLo;
-    if (this.#rekey) {
-      // The base came after some heads were keyed (they had no TSC): key them again.
-      this.#rekey = false;
-      heads.rekey((slot) => this.#headKeyOf(this.#lanes[slot]!));
-    }
     for (const lane of this.#lanes) {
-      if (lane.head < lane.readyEnd) {
-        if (!lane.active) {
-          heads.insert(lane.slot, this.#headKeyOf(lane), lane.rows.fileOffset[lane.head]!);
-          lane.active = true;
-        }
-      } else if (!lane.done || lane.head < lane.cursor.n) {
+      if (lane.active) continue;
+      const state = this.#prepare(lane);
+      if (state === READY) {
+        if (!this.#baseSet) this.#takeBase(lane);
+        heads.insert(lane.slot, lane.cursor.key, lane.headOffset);
+        lane.active = true;
+      } else if (state === STARVING) {
         this.#flushOut();
         return lane;
       }
     }
     const lanes = this.#lanes;
     const out = this.#out;
+    const arena = this.#arena;
+    const batchSize = this.#batchSize;
     // Columns in locals: the run loop touches typed arrays only.
     const { pcpu: outPcpu, header: outHeader, tscLo: outLo, tscHi: outHi, flags: outFlags } = out;
     const { fileOffset: outOffset, payloadIndex: outPayload } = out;
-    const batchSize = this.#batchSize;
-    let n = out.length;
     while (heads.count > 0) {
-      // The first lane in the order has the smallest head; the second one's head ends its run.
+      // The first lane in the order has the smallest head; the runner-up's head ends its run, which is
+      // decoded straight into the output.
       const q = lanes[heads.order[0]!]!;
-      const otherKey = heads.secondKey;
-      const otherOffset = heads.secondOffset;
-      const first = q.head;
-      const readyEnd = q.readyEnd;
-      let end = readyEnd;
-      if (end - first > batchSize - n) end = first + batchSize - n;
-      // Copy rows from the head (the smallest record) while they stay ahead of the runner-up. The
-      // payload words stay where they are: the output's `words` is the arena.
-      const { fileOffset: offsets, header, tscLo: lo, tscHi: hi, flags, payloadIndex: payload } = q.rows;
-      const pcpu = q.pcpu;
-      let h = first;
-      let k: number;
-      do {
-        outPcpu[n] = pcpu;
-        outHeader[n] = header[h]!;
-        outLo[n] = lo[h]!;
-        outHi[n] = hi[h]!;
-        outFlags[n] = flags[h]!;
-        outOffset[n] = offsets[h]!;
-        outPayload[n] = payload[h]!;
-        n++;
-        h++;
-      } while (
-        h < end &&
-        ((k = tscDelta(hi[h]!, lo[h]!, baseHi, baseLo)) < otherKey || (k === otherKey && offsets[h]! < otherOffset))
-      );
-      q.head = h;
-      if (n === batchSize) {
+      const cursor = q.cursor;
+      const tsc = q.tsc;
+      const boundKey = heads.secondKey;
+      const boundOffset = heads.secondOffset;
+      const at = q.queueHead;
+      const windowEnd = q.queueEnd[at]!;
+      const fileBase = q.queueBase[at]!;
+      if (tsc.seen && !cursor.first && this.#baseSet) {
+        // The common case, written out here rather than called: most runs are one or two records, and
+        // a call per run (even of a small function the compiler inlines) cost 15% of the whole merge on
+        // bench-large. It takes what decodeWindowRecords would give the same flags (0) for: records with
+        // a TSC of their own, not before their pCPU's previous one, not the trace class's own, not a
+        // window's first. Anything else goes to decodeWindowRecords, in #decodeRun.
+        const limit = windowEnd < q.fill ? windowEnd : q.fill;
+        const { baseHi, baseLo } = cursor;
+        const pcpu = q.pcpu;
+        let w = cursor.w;
+        let n = out.length;
+        let lastLo = tsc.lastLo;
+        let lastHi = tsc.lastHi;
+        let nextKey = NaN;
+        while (n < batchSize) {
+          const header = arena[w]!;
+          const size = 3 + ((header >>> 28) & 7);
+          // A CPU_CHANGE header has no TSC bit: damage inside a window goes to the full loop too.
+          if (header >>> 31 === 0 || (header & TRACE_OWN_MASK) === TRACE_OWN_EVENTS || w + size > limit) break;
+          const lo = arena[w + 1]!;
+          const hi = arena[w + 2]!;
+          if (hi < lastHi || (hi === lastHi && lo < lastLo)) break;
+          const offset = fileBase + w * 4;
+          const key = tscDelta(hi, lo, baseHi, baseLo);
+          if (key > boundKey || (key === boundKey && offset >= boundOffset)) {
+            nextKey = key;
+            break;
+          }
+          outPcpu[n] = pcpu;
+          outHeader[n] = header;
+          outLo[n] = lo;
+          outHi[n] = hi;
+          outFlags[n] = 0;
+          outPayload[n] = w + 3;
+          outOffset[n] = offset;
+          lastLo = lo;
+          lastHi = hi;
+          n++;
+          w += size;
+        }
+        tsc.lastLo = lastLo;
+        tsc.lastHi = lastHi;
+        cursor.w = w;
         out.length = n;
-        this.#flushOut();
-        n = 0;
-      }
-      if (h < readyEnd) {
-        heads.firstMoved(tscDelta(hi[h]!, lo[h]!, baseHi, baseLo), offsets[h]!);
-      } else {
-        heads.removeFirst();
-        q.active = false;
-        if (!q.done || h < q.cursor.n) {
-          out.length = n;
-          this.#flushOut();
-          return q;
+        if (nextKey === nextKey) {
+          // Stopped by the runner-up (NaN otherwise): the next record is this lane's new head.
+          heads.firstMoved(nextKey, fileBase + w * 4);
+          continue;
         }
       }
+      if (this.#decodeRun(q, boundKey, boundOffset) === STARVING) return q;
     }
-    out.length = n;
     this.#flushOut();
     return undefined;
   }
 
-  /** Merge key of a lane's head row. */
-  #headKeyOf(lane: PcpuLane): number {
-    return tscDelta(lane.rows.tscHi[lane.head]!, lane.rows.tscLo[lane.head]!, this.#baseHi, this.#baseLo);
+  /**
+   * The first lane's run through the full record loop (anything the short path in #emit leaves), then
+   * its next head: READY (moved to its place), STARVING (out of the order, output flushed) or FINISHED.
+   * Not inlined in #emit on purpose: the run loop stays small enough for the compiler to inline what it
+   * calls on every run.
+   */
+  #decodeRun(q: PcpuLane, boundKey: number, boundOffset: number): number {
+    const out = this.#out;
+    const heads = this.#heads;
+    const batchSize = this.#batchSize;
+    const cursor = q.cursor;
+    const at = q.queueHead;
+    cursor.boundKey = boundKey;
+    cursor.boundOffset = boundOffset;
+    if (out.length === batchSize) this.#flushOut();
+    const first = out.length;
+    cursor.n = first;
+    // A record is a word at least, so the rows left in the output bound the words decoded; and never
+    // fewer words than the next record has, so that it is always decoded.
+    const headWords = recordBytesOf(this.#arena[cursor.w]!) >>> 2;
+    const wordsEnd = Math.min(q.fill, cursor.w + Math.max(batchSize - first, headWords));
+    decodeWindowRecords(this.#arena, wordsEnd, q.queueEnd[at]!, q.pcpu, q.tsc, cursor, out, q.queueBase[at]!, true, this.#diagnostics);
+    out.pcpu.fill(q.pcpu, first, cursor.n);
+    out.length = cursor.n;
+    if (cursor.n === batchSize) this.#flushOut();
+    const state = cursor.stop === STOP_BOUND ? READY : this.#prepare(q);
+    if (state === READY) {
+      if (this.#baseSet) {
+        heads.firstMoved(cursor.key, q.headOffset);
+      } else {
+        heads.removeFirst();
+        this.#takeBase(q);
+        heads.insert(q.slot, cursor.key, q.headOffset);
+      }
+    } else {
+      heads.removeFirst();
+      q.active = false;
+      if (state === STARVING) this.#flushOut();
+    }
+    return state;
+  }
+
+  /**
+   * Brings the lane's cursor to its next record, keyed (READY), handling what lies before it: window
+   * ends, damage, the wait for a first TSC. STARVING: that record is not read yet.
+   */
+  #prepare(lane: PcpuLane): number {
+    const cursor = lane.cursor;
+    // The bound −Infinity stops the record loop at the first record it would write, which it keys.
+    cursor.boundKey = -Infinity;
+    cursor.boundOffset = -Infinity;
+    cursor.n = this.#out.length;
+    for (;;) {
+      const at = lane.queueHead;
+      if (at >= lane.queueEnd.length) return lane.doneReading ? FINISHED : STARVING;
+      const windowEnd = lane.queueEnd[at]!;
+      const fileBase = lane.queueBase[at]!;
+      decodeWindowRecords(this.#arena, lane.fill, windowEnd, lane.pcpu, lane.tsc, cursor, this.#out, fileBase, true, this.#diagnostics);
+      switch (cursor.stop) {
+        case STOP_BOUND:
+          return READY;
+        case STOP_HEADER_INSIDE: {
+          // The window chain is intact (the index walked it), so the window's size was right and this is
+          // damage inside it: skip the look-alike header and go on with the window's records.
+          const offset = fileBase + cursor.w * 4;
+          const windowAt = lane.offsets[lane.queueWindow[at]!]!;
+          this.#diagnostics.report(
+            'window_cut_short',
+            { pcpu: lane.pcpu, offset },
+            () =>
+              `pCPU ${lane.pcpu}'s window at ${formatOffset(windowAt)} holds a CPU_CHANGE header at ${formatOffset(offset)} although the next window starts where its size says; skipped that header`,
+          );
+          cursor.w += 3;
+          continue;
+        }
+        case STOP_CROSSES_END:
+          reportCrossesWindow(this.#diagnostics, lane.pcpu, fileBase + cursor.w * 4, this.#arena[cursor.w]!, (windowEnd - cursor.w) * 4);
+          if (windowEnd <= lane.fill) {
+            cursor.w = windowEnd;
+          } else {
+            // The rest of the window is not read yet (it is the one being read): do not read it.
+            cursor.w = lane.fill;
+            lane.queueEnd[at] = lane.fill;
+            const body = lane.lengths[lane.readWindow]! - WINDOW_HEADER_BYTES;
+            lane.unread -= body - lane.readInWindow;
+            lane.readWindow++;
+            lane.readInWindow = 0;
+            lane.doneReading = lane.readWindow >= lane.offsets.length;
+          }
+          continue;
+        case STOP_NEEDS_TSC:
+          if (this.#lookAhead(lane) === STARVING) return STARVING;
+          continue;
+        default:
+          if (cursor.w < windowEnd) return STARVING; // the window's next record is not read yet
+          lane.queueHead++;
+          cursor.first = true;
+      }
+    }
+  }
+
+  /**
+   * The lane's next record has no TSC and its pCPU had none yet: finds the first record with a TSC of
+   * its own in what is read (a dropped wrap record's does not count), whose TSC the waiting records
+   * borrow. STARVING when more must be read to find it; when the lane can read no more, or too many
+   * records wait, they keep TSC 0 and stop waiting.
+   */
+  #lookAhead(lane: PcpuLane): number {
+    const arena = this.#arena;
+    const tsc = lane.tsc;
+    let w = lane.cursor.w;
+    let waiting = 0;
+    let intact = true;
+    search: for (let at = lane.queueHead; at < lane.queueEnd.length; at++) {
+      const windowEnd = lane.queueEnd[at]!;
+      const limit = Math.min(windowEnd, lane.fill);
+      while (w < limit) {
+        const header = arena[w]!;
+        const size = recordBytesOf(header) >>> 2;
+        const inside = header === CPU_CHANGE_HEADER && w + 3 <= lane.fill && plausibleWindowHeader(arena[w + 1]!, arena[w + 2]!);
+        if (inside || w + size > limit) {
+          // Damage (the record loop reports it when it gets there), or the end of what is read.
+          intact = !inside && w + size <= windowEnd;
+          break search;
+        }
+        if (header >>> 31 !== 0 && (header & EVENT_MASK) !== TRC_TRACE_WRAP_BUFFER) {
+          tsc.borrowEnd = w;
+          tsc.borrowLo = arena[w + 1]!;
+          tsc.borrowHi = arena[w + 2]!;
+          return READY;
+        }
+        w += size;
+        if (++waiting > MAX_WAITING_FOR_TSC) break search;
+      }
+      if (w < windowEnd) break;
+    }
+    const room = (lane.regionEnd - lane.fill) * 4 >= Math.min(this.#readBytes, lane.unread);
+    if (intact && waiting <= MAX_WAITING_FOR_TSC && !lane.doneReading && room) return STARVING;
+    // A pCPU whose records never carry a TSC (a handler-only capture): stop waiting, keep memory bounded.
+    tsc.waitFrom = Math.max(w, lane.cursor.w + 1);
+    return READY;
+  }
+
+  /** Sets the merge's base from the lane's keyed head when that has a TSC, and keys every head again. */
+  #takeBase(lane: PcpuLane): void {
+    const cursor = lane.cursor;
+    if (cursor.keyHi === 0 && cursor.keyLo === 0) return; // a record keeping TSC 0: no base yet
+    this.#baseSet = true;
+    const baseHi = cursor.keyHi;
+    const baseLo = cursor.keyLo;
+    for (const other of this.#lanes) {
+      const c = other.cursor;
+      c.baseHi = baseHi;
+      c.baseLo = baseLo;
+      c.key = tscDelta(c.keyHi, c.keyLo, baseHi, baseLo);
+    }
+    // Heads keyed before the base (records keeping TSC 0) are keyed again.
+    this.#heads.rekey((slot) => this.#lanes[slot]!.cursor.key);
   }
 
   #flushOut(): void {
@@ -276,182 +443,71 @@ class ExactMerger {
     out.length = 0;
   }
 
-  /** Reads and decodes the lane's next piece (once the merge has taken every ready row of it). */
+  /** Reads the lane's next piece (the output is flushed: nothing points into its region). */
   async #refill(lane: PcpuLane): Promise<void> {
     this.#compact(lane);
-    if (
-      lane.pendingBorrow >= 0 &&
-      ((lane.regionEnd - lane.fill) * 4 < Math.min(this.#readBytes, lane.unread) ||
-        lane.cursor.n - lane.pendingBorrow > MAX_WAITING_FOR_TSC)
-    ) {
-      // A pCPU whose records never carry a TSC (a handler-only capture): stop waiting, keep memory bounded.
-      this.#settleBorrowed(lane);
-    }
-    const keyFrom = lane.pendingBorrow >= 0 ? lane.pendingBorrow : lane.cursor.n;
     let budget = Math.min(this.#readBytes, (lane.regionEnd - lane.fill) * 4);
-    const { offsets, lengths, cursor } = lane;
-    while (budget > 0 && lane.window < offsets.length) {
-      const body = lengths[lane.window]! - WINDOW_HEADER_BYTES;
-      const bodyAt = offsets[lane.window]! + WINDOW_HEADER_BYTES;
-      if (!lane.open) {
-        lane.open = true;
-        lane.read = 0;
-        cursor.first = true;
-        cursor.w = lane.fill;
-        lane.windowEnd = lane.fill + (body >>> 2);
-        lane.fileBase = bodyAt - lane.fill * 4;
+    const { offsets, lengths } = lane;
+    while (budget > 0 && lane.readWindow < offsets.length) {
+      const body = lengths[lane.readWindow]! - WINDOW_HEADER_BYTES;
+      const bodyAt = offsets[lane.readWindow]! + WINDOW_HEADER_BYTES;
+      if (lane.readInWindow === 0) {
+        lane.queueEnd.push(lane.fill + (body >>> 2));
+        lane.queueBase.push(bodyAt - lane.fill * 4);
+        lane.queueWindow.push(lane.readWindow);
       }
-      if (lane.read < body) {
-        const at = bodyAt + lane.read;
-        const want = Math.min(budget, body - lane.read);
+      if (lane.readInWindow < body) {
+        const at = bodyAt + lane.readInWindow;
+        const want = Math.min(budget, body - lane.readInWindow);
         // No await (a promise per window) when the block is already there.
         const bytes = this.#cache.cached(at, want) ?? (await this.#cache.read(at, want));
         const whole = bytes.length & ~3;
-        this.#arenaBytes.set(whole === bytes.length ? bytes : bytes.subarray(0, whole), lane.fill * 4);
-        lane.fill += whole >>> 2;
-        lane.read += whole;
-        lane.unread -= whole;
-        budget -= whole;
-        this.#ensureRows(lane);
-        this.#decode(lane);
         if (whole === 0) {
           // The input ended before its index said (a file that shrank): the pCPU ends here.
           this.#reportTruncated(lane, body);
-          lane.window = offsets.length;
-          lane.open = false;
+          lane.queueEnd[lane.queueEnd.length - 1] = lane.fill;
+          lane.readWindow = offsets.length;
           break;
         }
-      } else {
-        this.#decode(lane);
+        this.#arenaBytes.set(whole === bytes.length ? bytes : bytes.subarray(0, whole), lane.fill * 4);
+        lane.fill += whole >>> 2;
+        lane.readInWindow += whole;
+        lane.unread -= whole;
+        budget -= whole;
       }
-      if (lane.read >= body && cursor.w >= lane.windowEnd) {
-        lane.open = false;
-        lane.window++;
+      if (lane.readInWindow >= body) {
+        lane.readWindow++;
+        lane.readInWindow = 0;
       }
     }
-    if (lane.window >= offsets.length && !lane.open) lane.done = true;
-    this.#trackBorrowed(lane, keyFrom);
-    if (lane.done) this.#settleBorrowed(lane);
+    lane.doneReading = lane.readWindow >= offsets.length;
   }
 
-  /** Decodes the lane's unread words of its open window. */
-  #decode(lane: PcpuLane): void {
-    const cursor = lane.cursor;
-    for (;;) {
-      decodeWindowRecords(this.#arena, lane.fill, lane.windowEnd, lane.pcpu, lane.tsc, cursor, lane.rows, lane.fileBase, true, this.#diagnostics);
-      const at = lane.fileBase + cursor.w * 4;
-      if (cursor.stop === STOP_HEADER_INSIDE) {
-        // The window chain is intact (the index walked it), so the window's size was right and this is
-        // damage inside it: skip the look-alike header and go on with the window's records.
-        const windowAt = lane.offsets[lane.window]!;
-        this.#diagnostics.report(
-          'window_cut_short',
-          { pcpu: lane.pcpu, offset: at },
-          () =>
-            `pCPU ${lane.pcpu}'s window at ${formatOffset(windowAt)} holds a CPU_CHANGE header at ${formatOffset(at)} although the next window starts where its size says; skipped that header`,
-        );
-        cursor.w += 3;
-        continue;
-      }
-      if (cursor.stop === STOP_CROSSES_END) {
-        reportCrossesWindow(this.#diagnostics, lane.pcpu, at, this.#arena[cursor.w]!, (lane.windowEnd - cursor.w) * 4);
-        if (lane.windowEnd <= lane.fill) {
-          cursor.w = lane.windowEnd;
-        } else {
-          // The rest of the window is not read yet: do not read it.
-          cursor.w = lane.fill;
-          lane.windowEnd = lane.fill;
-          const body = lane.lengths[lane.window]! - WINDOW_HEADER_BYTES;
-          lane.unread -= body - lane.read;
-          lane.read = body;
-        }
-      }
-      return;
-    }
-  }
-
-  /** Makes room for one row per undecoded word (what decodeWindowRecords may write). */
-  #ensureRows(lane: PcpuLane): void {
-    const need = lane.cursor.n + (lane.fill - lane.cursor.w);
-    const old = lane.rows;
-    if (need <= old.header.length) return;
-    let capacity = old.header.length * 2;
-    while (capacity < need) capacity *= 2;
-    lane.rows = grownRecordBatch(old, capacity, lane.cursor.n);
-  }
-
-  /** Moves the lane's rows not yet emitted, and their words and the undecoded ones, to the front. */
+  /** Moves the lane's words from its cursor on (the words before it are emitted) to the front of its region. */
   #compact(lane: PcpuLane): void {
-    const rows = lane.rows;
     const cursor = lane.cursor;
-    const head = lane.head;
-    const live = cursor.n - head;
-    // The first word still needed: the header of the first row not emitted, or the first undecoded one.
-    const keepFrom = live > 0 ? rows.payloadIndex[head]! - 1 - (rows.header[head]! >>> 31) * 2 : cursor.w;
+    const keepFrom = cursor.w;
     const shift = keepFrom - lane.regionStart;
-    if (shift > 0) {
-      this.#arena.copyWithin(lane.regionStart, keepFrom, lane.fill);
-      lane.fill -= shift;
-      cursor.w -= shift;
-      lane.windowEnd -= shift;
-      lane.fileBase += shift * 4;
+    lane.queueEnd.splice(0, lane.queueHead);
+    lane.queueBase.splice(0, lane.queueHead);
+    lane.queueWindow.splice(0, lane.queueHead);
+    lane.queueHead = 0;
+    if (shift <= 0) return;
+    this.#arena.copyWithin(lane.regionStart, keepFrom, lane.fill);
+    lane.fill -= shift;
+    cursor.w -= shift;
+    for (let i = 0; i < lane.queueEnd.length; i++) {
+      lane.queueEnd[i]! -= shift;
+      lane.queueBase[i]! += shift * 4;
     }
-    if (head === 0 && shift === 0) return;
-    copyRows(rows, rows, head, live);
-    for (let r = 0; r < live; r++) rows.payloadIndex[r] -= shift;
-    if (lane.pendingBorrow >= 0) lane.pendingBorrow -= head;
-    lane.head = 0;
-    cursor.n = live;
-  }
-
-  /**
-   * Rows that had no TSC before any on their pCPU take the first one that comes (back-filled here);
-   * until it does they wait. Sets the merge's base from the first TSC read. `from`: the first new row
-   * (or the first waiting one).
-   */
-  #trackBorrowed(lane: PcpuLane, from: number): void {
-    const rows = lane.rows;
-    const n = lane.cursor.n;
-    const flags = rows.flags;
-    const lo = rows.tscLo;
-    const hi = rows.tscHi;
-    for (let r = from; r < n; r++) {
-      if ((flags[r]! & BORROWED) !== 0) {
-        if (lane.pendingBorrow < 0) lane.pendingBorrow = r;
-      } else if (lane.pendingBorrow >= 0) {
-        // Rows after a dropped wrap record that had a TSC inherit it, but they wait, like the stream
-        // merge's queues, for a record with a TSC of its own.
-        if (rows.header[r]! >>> 31 === 0) continue;
-        for (let b = lane.pendingBorrow; b < r; b++) {
-          lo[b] = lo[r]!;
-          hi[b] = hi[r]!;
-        }
-        lane.pendingBorrow = -1;
-      } else {
-        break; // only the first rows of a pCPU can borrow
-      }
-    }
-    if (!this.#baseSet) {
-      const end = lane.readyEnd;
-      for (let r = from; r < end; r++) {
-        if ((flags[r]! & BORROWED) !== 0) continue; // settled without a TSC: no base
-        this.#baseHi = hi[r]!;
-        this.#baseLo = lo[r]!;
-        this.#baseSet = true;
-        this.#rekey = this.#heads.count > 0;
-        break;
-      }
-    }
-  }
-
-  /** Rows still waiting to borrow a TSC keep TSC 0, so they come before every record with one. */
-  #settleBorrowed(lane: PcpuLane): void {
-    lane.pendingBorrow = -1;
+    const tsc = lane.tsc;
+    tsc.borrowEnd -= shift;
+    tsc.waitFrom -= shift;
   }
 
   #reportTruncated(lane: PcpuLane, body: number): void {
-    const windowAt = lane.offsets[lane.window]!;
-    const missing = body - lane.read;
+    const windowAt = lane.offsets[lane.readWindow]!;
+    const missing = body - lane.readInWindow;
     this.#diagnostics.report(
       'truncated_window',
       { pcpu: lane.pcpu, offset: windowAt },

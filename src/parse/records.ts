@@ -33,8 +33,21 @@ export class PcpuTscState {
   /** The pCPU's last TSC (what a record without one inherits). */
   lastLo = 0;
   lastHi = 0;
-  /** Whether a record with a TSC was seen on this pCPU. */
+  /** Whether a record with a TSC was seen on this pCPU (a dropped wrap record's counts). */
   seen = false;
+  /**
+   * Records without TSC before this word (the exact merge's look-ahead found the pCPU's first TSC
+   * there) take `borrowLo`/`borrowHi` as their TSC. −1: none.
+   */
+  borrowEnd = -1;
+  borrowLo = 0;
+  borrowHi = 0;
+  /**
+   * From this word on, a record without TSC on a pCPU that had none yet (and not before `borrowEnd`)
+   * stops the loop with {@link STOP_NEEDS_TSC}: the exact merge then looks ahead for the TSC to
+   * borrow. Infinity (file order): such records take TSC 0 and never stop the loop.
+   */
+  waitFrom = Infinity;
 }
 
 /** {@link WindowCursor.stop}: the loop reached its limit (the window's end, or the end of the bytes so far). */
@@ -43,6 +56,10 @@ export const STOP_AT_LIMIT = 0;
 export const STOP_HEADER_INSIDE = 1;
 /** {@link WindowCursor.stop}: the record at `w` runs past the window's end. */
 export const STOP_CROSSES_END = 2;
+/** {@link WindowCursor.stop}: the record at `w` is not before the merge bound; its key is `key`. */
+export const STOP_BOUND = 3;
+/** {@link WindowCursor.stop}: the record at `w` has no TSC and must borrow one (see `PcpuTscState.waitFrom`). */
+export const STOP_NEEDS_TSC = 4;
 
 /** Where {@link decodeWindowRecords} is: read before a call, updated by it. */
 export class WindowCursor {
@@ -54,11 +71,24 @@ export class WindowCursor {
   first = false;
   /** Why the last call stopped (`STOP_*`). */
   stop = STOP_AT_LIMIT;
+  /**
+   * The exact merge's bound: the loop stops before a record whose (key, file offset) is not below
+   * (`boundKey`, `boundOffset`), so that it writes one pCPU's run straight into the merged output. A key
+   * is the record's TSC minus (`baseHi`, `baseLo`) as a double (see `tscDelta`). Infinity: no bound.
+   */
+  boundKey = Infinity;
+  boundOffset = Infinity;
+  baseHi = 0;
+  baseLo = 0;
+  /** With {@link STOP_BOUND}: the key of the record at `w`, and its TSC words. */
+  key = 0;
+  keyLo = 0;
+  keyHi = 0;
 }
 
 /** The trace class's own records (0x0001f000–0x0001f003: lost records, wrap padding, …) share these bits. */
-const TRACE_OWN_MASK = EVENT_MASK & ~3;
-const TRACE_OWN_EVENTS = TRC_LOST_RECORDS & ~3;
+export const TRACE_OWN_MASK = EVENT_MASK & ~3;
+export const TRACE_OWN_EVENTS = TRC_LOST_RECORDS & ~3;
 const WINDOW_START = RECORD_FLAGS.windowStart;
 const INHERITED = RECORD_FLAGS.inheritedTsc;
 const BORROWED = RECORD_FLAGS.borrowedTsc | RECORD_FLAGS.inheritedTsc;
@@ -66,13 +96,15 @@ const BACKWARDS = RECORD_FLAGS.tscBackwards;
 
 /**
  * Decodes the whole records of one window that lie in `words[cursor.w, min(windowEnd, nWords))` into rows
- * `cursor.n…` of `out` (its columns must have room for one row per word), all but the `pcpu` column,
- * which the caller fills if it needs it. Row `payloadIndex` values are indices in `words`; file offsets
- * are `fileBase + 4 × index`.
+ * `cursor.n…` of `out` (its columns must have room for one row per word),
+ * all but the `pcpu` column, which the caller fills.
+ * Row `payloadIndex` values are indices in `words`; file offsets are `fileBase + 4 × index`.
  *
- * A record without TSC takes `tsc`'s last one (flag `inheritedTsc`), or TSC 0 with flag `borrowedTsc`
- * when its pCPU had none yet (the caller back-fills it). With `dropWrap`, wrap-padding records are
- * consumed without a row. One call per window piece, so the caller's bookkeeping stays off the hot path.
+ * A record without TSC takes `tsc`'s last one (flag `inheritedTsc`); on a pCPU that had none yet it is
+ * flagged `borrowedTsc` and takes the borrowed TSC (see `PcpuTscState`) or TSC 0, which a merge may
+ * back-fill. With `dropWrap`, wrap-padding records are consumed without a row. With a bound in `cursor`,
+ * the loop stops before the first record that does not come before it. One call per window piece or
+ * merge run, so the caller's bookkeeping stays off the hot path.
  */
 export function decodeWindowRecords(
   words: Uint32Array,
@@ -87,11 +119,14 @@ export function decodeWindowRecords(
   diagnostics: Diagnostics,
 ): void {
   // Columns in locals: the record loop touches typed arrays only. The pCPU column is the caller's to
-  // fill (the exact merge's lanes have no use for it: the merge writes each run's pCPU).
+  // fill (a fill after the loop costs less than a store per record).
   const { header: headerColumn, tscLo: tscLoColumn, tscHi: tscHiColumn, flags: flagsColumn } = out;
   const { payloadIndex: payloadColumn, fileOffset: offsetColumn } = out;
   const mask = EVENT_MASK;
   const limit = windowEnd < nWords ? windowEnd : nWords;
+  const { boundKey, boundOffset, baseHi, baseLo } = cursor;
+  const bounded = boundKey !== Infinity;
+  const { borrowEnd, waitFrom } = tsc;
   let w = cursor.w;
   let n = cursor.n;
   let lastLo = tsc.lastLo;
@@ -113,11 +148,37 @@ export function decodeWindowRecords(
       if (w + size > windowEnd) stop = STOP_CROSSES_END;
       break;
     }
+    // A wrap-padding record to drop: its TSC still counts as its pCPU's last, but it is no row.
+    const dropped = dropWrap && (header & mask) === TRC_TRACE_WRAP_BUFFER;
+    let lo = lastLo;
+    let hi = lastHi;
+    if (tscWords !== 0) {
+      lo = words[w + 1]!;
+      hi = words[w + 2]!;
+    } else if ((w < borrowEnd || !seen) && !dropped) {
+      // A pCPU's first records without TSC (and any after a dropped wrap record before its first own
+      // TSC): the exact merge found the TSC they borrow ahead, or they wait for it, or keep TSC 0.
+      if (w < borrowEnd) {
+        lo = tsc.borrowLo;
+        hi = tsc.borrowHi;
+      } else if (w >= waitFrom) {
+        stop = STOP_NEEDS_TSC;
+        break;
+      }
+    }
+    if (bounded && !dropped) {
+      const key = (hi - baseHi) * 4294967296 + (lo - baseLo);
+      if (key > boundKey || (key === boundKey && fileBase + w * 4 >= boundOffset)) {
+        cursor.key = key;
+        cursor.keyLo = lo;
+        cursor.keyHi = hi;
+        stop = STOP_BOUND;
+        break;
+      }
+    }
     let flags = first ? WINDOW_START : 0;
     first = false;
     if (tscWords !== 0) {
-      const lo = words[w + 1]!;
-      const hi = words[w + 2]!;
       if (seen && (hi < lastHi || (hi === lastHi && lo < lastLo))) {
         flags |= BACKWARDS;
         reportBackwards(diagnostics, pcpu, fileBase + w * 4, lastHi, lastLo, hi, lo);
@@ -133,17 +194,15 @@ export function decodeWindowRecords(
     }
     if ((header & TRACE_OWN_MASK) === TRACE_OWN_EVENTS) {
       // One test per record for the rare ones: lost-records markers and wrap padding.
-      const event = header & mask;
-      if (event === TRC_LOST_RECORDS) {
-        reportLost(diagnostics, words, w, size, pcpu, fileBase + w * 4);
-      } else if (dropWrap && event === TRC_TRACE_WRAP_BUFFER) {
+      if (dropped) {
         w += size;
         continue;
       }
+      if ((header & mask) === TRC_LOST_RECORDS) reportLost(diagnostics, words, w, size, pcpu, fileBase + w * 4);
     }
     headerColumn[n] = header;
-    tscLoColumn[n] = lastLo;
-    tscHiColumn[n] = lastHi;
+    tscLoColumn[n] = lo;
+    tscHiColumn[n] = hi;
     flagsColumn[n] = flags;
     payloadColumn[n] = w + 1 + tscWords;
     offsetColumn[n] = fileBase + w * 4;
