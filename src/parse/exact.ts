@@ -93,6 +93,8 @@ class PcpuLane {
   readonly regionStart: number;
   readonly regionEnd: number;
   fill: number;
+  /** Arena word where the input ended inside the lane's last window (reported), or −1. */
+  truncatedEnd = -1;
   /** Index of the lane in the merger (its slot in the head arrays). */
   readonly slot: number;
   /** Whether the lane is in the merger's order of heads. */
@@ -352,6 +354,11 @@ class ExactMerger {
           continue;
         }
         case STOP_CROSSES_END:
+          if (windowEnd === lane.truncatedEnd) {
+            // The record was cut by the end of the input, which is reported already.
+            cursor.w = windowEnd;
+            continue;
+          }
           reportCrossesWindow(this.#diagnostics, lane.pcpu, fileBase + cursor.w * 4, this.#arena[cursor.w]!, (windowEnd - cursor.w) * 4);
           if (windowEnd <= lane.fill) {
             cursor.w = windowEnd;
@@ -386,20 +393,24 @@ class ExactMerger {
   #lookAhead(lane: PcpuLane): number {
     const arena = this.#arena;
     const tsc = lane.tsc;
+    const fill = lane.fill;
     let w = lane.cursor.w;
     let waiting = 0;
-    let intact = true;
     search: for (let at = lane.queueHead; at < lane.queueEnd.length; at++) {
       const windowEnd = lane.queueEnd[at]!;
-      const limit = Math.min(windowEnd, lane.fill);
+      const limit = Math.min(windowEnd, fill);
       while (w < limit) {
         const header = arena[w]!;
+        if (header === CPU_CHANGE_HEADER && w + 3 <= fill && plausibleWindowHeader(arena[w + 1]!, arena[w + 2]!)) {
+          w += 3; // a look-alike the record loop skips (and reports) when it gets there
+          continue;
+        }
         const size = recordBytesOf(header) >>> 2;
-        const inside = header === CPU_CHANGE_HEADER && w + 3 <= lane.fill && plausibleWindowHeader(arena[w + 1]!, arena[w + 2]!);
-        if (inside || w + size > limit) {
-          // Damage (the record loop reports it when it gets there), or the end of what is read.
-          intact = !inside && w + size <= windowEnd;
-          break search;
+        if (w + size > limit) {
+          // A record running past its window: the record loop skips the rest of the window. Otherwise,
+          // or when the window is not read to its end yet, this is the end of what is read.
+          if (w + size > windowEnd && windowEnd <= fill) w = windowEnd;
+          break;
         }
         if (header >>> 31 !== 0 && (header & EVENT_MASK) !== TRC_TRACE_WRAP_BUFFER) {
           tsc.borrowEnd = w;
@@ -408,12 +419,12 @@ class ExactMerger {
           return READY;
         }
         w += size;
-        if (++waiting > MAX_WAITING_FOR_TSC) break search;
+        waiting++;
       }
-      if (w < windowEnd) break;
+      if (w < windowEnd) break search;
     }
-    const room = (lane.regionEnd - lane.fill) * 4 >= Math.min(this.#readBytes, lane.unread);
-    if (intact && waiting <= MAX_WAITING_FOR_TSC && !lane.doneReading && room) return STARVING;
+    const room = (lane.regionEnd - fill) * 4 >= Math.min(this.#readBytes, lane.unread);
+    if (waiting <= MAX_WAITING_FOR_TSC && !lane.doneReading && room) return STARVING;
     // A pCPU whose records never carry a TSC (a handler-only capture): stop waiting, keep memory bounded.
     tsc.waitFrom = Math.max(w, lane.cursor.w + 1);
     return READY;
@@ -422,7 +433,9 @@ class ExactMerger {
   /** Sets the merge's base from the lane's keyed head when that has a TSC, and keys every head again. */
   #takeBase(lane: PcpuLane): void {
     const cursor = lane.cursor;
-    if (cursor.keyHi === 0 && cursor.keyLo === 0) return; // a record keeping TSC 0: no base yet
+    const tsc = lane.tsc;
+    // A record that keeps TSC 0 for want of one gives no base (a TSC that is 0 does).
+    if (this.#arena[cursor.w]! >>> 31 === 0 && !tsc.seen && cursor.w >= tsc.borrowEnd) return;
     this.#baseSet = true;
     const baseHi = cursor.keyHi;
     const baseLo = cursor.keyLo;
@@ -466,6 +479,7 @@ class ExactMerger {
           // The input ended before its index said (a file that shrank): the pCPU ends here.
           this.#reportTruncated(lane, body);
           lane.queueEnd[lane.queueEnd.length - 1] = lane.fill;
+          lane.truncatedEnd = lane.fill;
           lane.readWindow = offsets.length;
           break;
         }
@@ -503,6 +517,7 @@ class ExactMerger {
     const tsc = lane.tsc;
     tsc.borrowEnd -= shift;
     tsc.waitFrom -= shift;
+    if (lane.truncatedEnd >= 0) lane.truncatedEnd -= shift;
   }
 
   #reportTruncated(lane: PcpuLane, body: number): void {

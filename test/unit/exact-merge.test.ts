@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { RECORD_FLAGS } from '../../src/core/batch.js';
 import { Diagnostics } from '../../src/core/diagnostics.js';
 import { fromBytes } from '../../src/core/io.js';
 import type { ByteSource } from '../../src/core/io.js';
@@ -320,6 +321,66 @@ describe('exact merge of every kind of record', () => {
         expect(rows, `seed ${seed}, batch ${batchSize}`).toEqual(expected);
         expect(diagnostics.counts).toEqual(fileOrder.diagnostics.counts);
       }
+    }
+  });
+});
+
+/** Windows from raw words: [pCPU, records' words] each (a CPU_CHANGE header, then the records). */
+function rawWindows(windows: ReadonlyArray<readonly [number, readonly number[]]>): Uint8Array {
+  const words: number[] = [];
+  for (const [pcpu, body] of windows) words.push(0x2001f003, pcpu, body.length * 4, ...body);
+  return new Uint8Array(new Uint32Array(words).buffer);
+}
+const UNTIMED = 0x00021001; // runstate, no TSC, no payload
+const timed = (lo: number, hi = 0) => [0x80021001, lo, hi];
+
+describe('exact merge: cases found by fuzzing it against the merge it replaced', () => {
+  it('a pCPU start waiting for its first TSC looks past a CPU_CHANGE look-alike and a record cut by its window', async () => {
+    const lookAlike = rawWindows([[0, [UNTIMED, 0x2001f003, 0, 0, ...timed(1)]]]);
+    const cut = rawWindows([[0, [UNTIMED, 0x90021001]], [0, timed(5)]]);
+    for (const [bytes, tsc, code] of [
+      [lookAlike, 1n, 'window_cut_short'],
+      [cut, 5n, 'record_crosses_window'],
+    ] as const) {
+      const { rows, diagnostics } = await mergedRows(bytes, { merge: 'exact' });
+      expect(rows.map((r) => r.tsc)).toEqual([tsc, tsc]);
+      expect(rows[0]!.flags & RECORD_FLAGS.borrowedTsc).toBe(RECORD_FLAGS.borrowedTsc);
+      expect(diagnostics.counts).toEqual({ [code]: 1, missing_tsc_at_start: 1 });
+    }
+  });
+
+  it('records waiting for a first TSC that is read already borrow it, however many they are', async () => {
+    const bytes = rawWindows([[0, [...Array.from({ length: 65_537 }, () => UNTIMED), ...timed(1000)]]]);
+    const { rows } = await mergedRows(bytes, { merge: 'exact' });
+    expect(rows.length).toBe(65_538);
+    expect(rows.every((r) => r.tsc === 1000n)).toBe(true);
+  });
+
+  it('keys exactly from a first TSC that is 0, even beside a TSC near 2^63', async () => {
+    const bytes = rawWindows([[0, [...timed(0), ...timed(1)]], [1, timed(0)], [2, timed(0, 0x80000000)]]);
+    const { rows } = await mergedRows(bytes, { merge: 'exact' });
+    expect(rows.map((r) => [r.pcpu, r.tsc])).toEqual([
+      [0, 0n],
+      [1, 0n],
+      [0, 1n],
+      [2, 1n << 63n],
+    ]);
+  });
+
+  it('reports an input that shrank after indexing once, not also as a record running past its window', async () => {
+    const bytes = rawWindows([[0, [...timed(100), ...timed(200)]]]);
+    for (const keep of [16, 20, 28, 30]) {
+      const shrinking: ByteSource = {
+        name: 'shrinking',
+        size: bytes.length,
+        chunks: () => fromBytes(bytes).chunks(),
+        readAtSync: (offset, length) => bytes.slice(offset, offset + length),
+        readAt: async (offset, length) => bytes.slice(offset, Math.min(offset + length, keep)),
+      };
+      const { rows, diagnostics, merge } = await mergedRows(shrinking, { merge: 'exact' });
+      expect(merge).toBe('exact');
+      expect(rows.map((r) => r.tsc)).toEqual(keep >= 24 ? [100n] : []);
+      expect(diagnostics.counts).toEqual({ truncated_window: 1 });
     }
   });
 });
