@@ -93,8 +93,6 @@ class PcpuLane {
   readonly regionStart: number;
   readonly regionEnd: number;
   fill: number;
-  /** Arena word where the input ended inside the lane's last window (reported), or −1. */
-  truncatedEnd = -1;
   /** Index of the lane in the merger (its slot in the head arrays). */
   readonly slot: number;
   /** Whether the lane is in the merger's order of heads. */
@@ -354,14 +352,12 @@ class ExactMerger {
           continue;
         }
         case STOP_CROSSES_END:
-          if (windowEnd === lane.truncatedEnd) {
-            // The record was cut by the end of the input, which is reported already.
-            cursor.w = windowEnd;
-            continue;
-          }
           reportCrossesWindow(this.#diagnostics, lane.pcpu, fileBase + cursor.w * 4, this.#arena[cursor.w]!, (windowEnd - cursor.w) * 4);
           if (windowEnd <= lane.fill) {
             cursor.w = windowEnd;
+          } else if (lane.doneReading) {
+            cursor.w = lane.fill; // the input ended inside the window (reported when read)
+            lane.queueEnd[at] = lane.fill;
           } else {
             // The rest of the window is not read yet (it is the one being read): do not read it.
             cursor.w = lane.fill;
@@ -377,7 +373,9 @@ class ExactMerger {
           if (this.#lookAhead(lane) === STARVING) return STARVING;
           continue;
         default:
-          if (cursor.w < windowEnd) return STARVING; // the window's next record is not read yet
+          // The window's next record is not read yet, unless the input ended inside the window (reported
+          // when read, with the record it cut).
+          if (cursor.w < windowEnd && !lane.doneReading) return STARVING;
           lane.queueHead++;
           cursor.first = true;
       }
@@ -478,8 +476,6 @@ class ExactMerger {
         if (whole === 0) {
           // The input ended before its index said (a file that shrank): the pCPU ends here.
           this.#reportTruncated(lane, body);
-          lane.queueEnd[lane.queueEnd.length - 1] = lane.fill;
-          lane.truncatedEnd = lane.fill;
           lane.readWindow = offsets.length;
           break;
         }
@@ -517,7 +513,6 @@ class ExactMerger {
     const tsc = lane.tsc;
     tsc.borrowEnd -= shift;
     tsc.waitFrom -= shift;
-    if (lane.truncatedEnd >= 0) lane.truncatedEnd -= shift;
   }
 
   #reportTruncated(lane: PcpuLane, body: number): void {
