@@ -412,8 +412,8 @@ class ExactMerger {
         }
         if (header >>> 31 !== 0 && (header & EVENT_MASK) !== TRC_TRACE_WRAP_BUFFER) {
           tsc.borrowEnd = w;
-          tsc.borrowLo = arena[w + 1]!;
-          tsc.borrowHi = arena[w + 2]!;
+          tsc.borrowLo = tsc.lastLo = arena[w + 1]!;
+          tsc.borrowHi = tsc.lastHi = arena[w + 2]!;
           return READY;
         }
         w += size;

@@ -4,7 +4,7 @@
  * pCPU lanes: whole records into batch columns, TSC inheritance, and the per-record diagnostics.
  * @module
  */
-import { CPU_CHANGE_HEADER, EVENT_MASK, RECORD_FLAGS, TRC_LOST_RECORDS, TRC_TRACE_WRAP_BUFFER, u64Of } from '../core/batch.js';
+import { CPU_CHANGE_HEADER, EVENT_MASK, RECORD_FLAGS, TRC_LOST_RECORDS, TRC_TRACE_WRAP_BUFFER, tscDelta, u64Of } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import { formatOffset } from '../core/diagnostics.js';
 import type { Diagnostics } from '../core/diagnostics.js';
@@ -36,8 +36,8 @@ export class PcpuTscState {
   /** Whether a record with a TSC was seen on this pCPU (a dropped wrap record's counts). */
   seen = false;
   /**
-   * Records without TSC before this word (the exact merge's look-ahead found the pCPU's first TSC
-   * there) take `borrowLo`/`borrowHi` as their TSC. −1: none.
+   * Records without TSC before this word take the TSC the exact merge's look-ahead found there, the
+   * pCPU's first: it sets `lastLo`/`lastHi` to it as well as `borrowLo`/`borrowHi`. −1: none.
    */
   borrowEnd = -1;
   borrowLo = 0;
@@ -150,24 +150,23 @@ export function decodeWindowRecords(
     }
     // A wrap-padding record to drop: its TSC still counts as its pCPU's last, but it is no row.
     const dropped = dropWrap && (header & mask) === TRC_TRACE_WRAP_BUFFER;
-    let lo = lastLo;
-    let hi = lastHi;
-    if (tscWords !== 0) {
-      lo = words[w + 1]!;
-      hi = words[w + 2]!;
-    } else if ((w < borrowEnd || !seen) && !dropped) {
-      // A pCPU's first records without TSC (and any after a dropped wrap record before its first own
-      // TSC): the exact merge found the TSC they borrow ahead, or they wait for it, or keep TSC 0.
+    if (tscWords === 0 && (!seen || w < borrowEnd) && !dropped) {
+      // A pCPU's first records without TSC. Those before `borrowEnd` take the TSC the exact merge found
+      // ahead: `lastLo`/`lastHi` hold it already, unless a dropped wrap record came between (rare).
       if (w < borrowEnd) {
-        lo = tsc.borrowLo;
-        hi = tsc.borrowHi;
+        if (seen) {
+          lastLo = tsc.borrowLo;
+          lastHi = tsc.borrowHi;
+        }
       } else if (w >= waitFrom) {
         stop = STOP_NEEDS_TSC;
         break;
       }
     }
     if (bounded && !dropped) {
-      const key = (hi - baseHi) * 4294967296 + (lo - baseLo);
+      const lo = tscWords !== 0 ? words[w + 1]! : lastLo;
+      const hi = tscWords !== 0 ? words[w + 2]! : lastHi;
+      const key = tscDelta(hi, lo, baseHi, baseLo);
       if (key > boundKey || (key === boundKey && fileBase + w * 4 >= boundOffset)) {
         cursor.key = key;
         cursor.keyLo = lo;
@@ -179,6 +178,8 @@ export function decodeWindowRecords(
     let flags = first ? WINDOW_START : 0;
     first = false;
     if (tscWords !== 0) {
+      const lo = words[w + 1]!;
+      const hi = words[w + 2]!;
       if (seen && (hi < lastHi || (hi === lastHi && lo < lastLo))) {
         flags |= BACKWARDS;
         reportBackwards(diagnostics, pcpu, fileBase + w * 4, lastHi, lastLo, hi, lo);
@@ -201,8 +202,8 @@ export function decodeWindowRecords(
       if ((header & mask) === TRC_LOST_RECORDS) reportLost(diagnostics, words, w, size, pcpu, fileBase + w * 4);
     }
     headerColumn[n] = header;
-    tscLoColumn[n] = lo;
-    tscHiColumn[n] = hi;
+    tscLoColumn[n] = lastLo;
+    tscHiColumn[n] = lastHi;
     flagsColumn[n] = flags;
     payloadColumn[n] = w + 1 + tscWords;
     offsetColumn[n] = fileBase + w * 4;
