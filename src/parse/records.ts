@@ -150,22 +150,21 @@ export function decodeWindowRecords(
     }
     // A wrap-padding record to drop: its TSC still counts as its pCPU's last, but it is no row.
     const dropped = dropWrap && (header & mask) === TRC_TRACE_WRAP_BUFFER;
+    // A pCPU's first records without TSC. Those before `borrowEnd` take the TSC the exact merge found
+    // ahead: `lastLo`/`lastHi` hold it already, unless a dropped wrap record came between (then the row
+    // takes it, and the wrap's TSC stays the last one for the backwards check).
+    let borrowing = false;
     if (tscWords === 0 && (!seen || w < borrowEnd) && !dropped) {
-      // A pCPU's first records without TSC. Those before `borrowEnd` take the TSC the exact merge found
-      // ahead: `lastLo`/`lastHi` hold it already, unless a dropped wrap record came between (rare).
       if (w < borrowEnd) {
-        if (seen) {
-          lastLo = tsc.borrowLo;
-          lastHi = tsc.borrowHi;
-        }
+        borrowing = seen;
       } else if (w >= waitFrom) {
         stop = STOP_NEEDS_TSC;
         break;
       }
     }
     if (bounded && !dropped) {
-      const lo = tscWords !== 0 ? words[w + 1]! : lastLo;
-      const hi = tscWords !== 0 ? words[w + 2]! : lastHi;
+      const lo = tscWords !== 0 ? words[w + 1]! : borrowing ? tsc.borrowLo : lastLo;
+      const hi = tscWords !== 0 ? words[w + 2]! : borrowing ? tsc.borrowHi : lastHi;
       const key = tscDelta(hi, lo, baseHi, baseLo);
       if (key > boundKey || (key === boundKey && fileBase + w * 4 >= boundOffset)) {
         cursor.key = key;
@@ -204,6 +203,10 @@ export function decodeWindowRecords(
     headerColumn[n] = header;
     tscLoColumn[n] = lastLo;
     tscHiColumn[n] = lastHi;
+    if (borrowing) {
+      tscLoColumn[n] = tsc.borrowLo;
+      tscHiColumn[n] = tsc.borrowHi;
+    }
     flagsColumn[n] = flags;
     payloadColumn[n] = w + 1 + tscWords;
     offsetColumn[n] = fileBase + w * 4;

@@ -356,6 +356,19 @@ describe('exact merge: cases found by fuzzing it against the merge it replaced',
     expect(rows.every((r) => r.tsc === 1000n)).toBe(true);
   });
 
+  it('a wrap record with a TSC between waiting records stays the last TSC for the backwards check', async () => {
+    // Rows 0 and 1 borrow 400; the wrap's 500 came before 400 on this pCPU, which is reported.
+    const bytes = rawWindows([[1, [UNTIMED, 0x8001f002, 500, 0, UNTIMED, ...timed(400)]]]);
+    const { rows, diagnostics } = await mergedRows(bytes, { merge: 'exact' });
+    const { inheritedTsc, borrowedTsc, tscBackwards, windowStart } = RECORD_FLAGS;
+    expect(rows.map((r) => [r.tsc, r.flags])).toEqual([
+      [400n, windowStart | borrowedTsc | inheritedTsc],
+      [400n, inheritedTsc],
+      [400n, tscBackwards],
+    ]);
+    expect(diagnostics.counts).toEqual({ missing_tsc_at_start: 1, tsc_backwards: 1 });
+  });
+
   it('keys exactly from a first TSC that is 0, even beside a TSC near 2^63', async () => {
     const bytes = rawWindows([[0, [...timed(0), ...timed(1)]], [1, timed(0)], [2, timed(0, 0x80000000)]]);
     const { rows } = await mergedRows(bytes, { merge: 'exact' });
