@@ -18,8 +18,9 @@ export const MAX_PCPU = 0xffff;
 export const MAX_WINDOW_BYTES = 512 * 1024 * 1024;
 
 /**
- * Records of one pCPU that had no TSC before any on it, held by a merge while waiting for that pCPU's
- * first TSC; beyond this many they are released with TSC 0 (memory stays bounded).
+ * Records of one pCPU that had no TSC before any on it wait for that pCPU's first TSC; beyond this many
+ * a merge stops waiting (the stream merge holds no more, the exact merge reads no further for it), and
+ * those that no TSC read so far can be given keep TSC 0 (memory stays bounded).
  */
 export const MAX_WAITING_FOR_TSC = 1 << 16;
 
