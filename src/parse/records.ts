@@ -128,6 +128,8 @@ export function decodeWindowRecords(
   const { boundKey, boundOffset, baseHi, baseLo } = cursor;
   const bounded = boundKey !== Infinity;
   const { borrowEnd, waitFrom } = tsc;
+  // The exact merge's lanes: a bound, or records that may wait for or borrow a TSC (file order: neither).
+  const merging = bounded || borrowEnd >= 0 || waitFrom !== Infinity;
   let w = cursor.w;
   let n = cursor.n;
   let lastLo = tsc.lastLo;
@@ -149,25 +151,26 @@ export function decodeWindowRecords(
       if (w + size > windowEnd) stop = STOP_CROSSES_END;
       break;
     }
-    // A wrap-padding record to drop: its TSC still counts as its pCPU's last, but it is no row.
-    const dropped = dropWrap && (header & mask) === TRC_TRACE_WRAP_BUFFER;
-    // A pCPU's first records without TSC. Those before `borrowEnd` take the TSC the exact merge found
-    // ahead: `lastLo`/`lastHi` hold it already, unless a dropped wrap record came between (then the row
-    // takes it, and the wrap's TSC stays the last one for the backwards check).
     let borrowing = false;
-    if (tscWords === 0 && (!seen || w < borrowEnd) && !dropped) {
-      if (w < borrowEnd) {
-        borrowing = seen;
-      } else if (w >= waitFrom) {
-        stop = STOP_NEEDS_TSC;
-        break;
+    if (merging) {
+      // The exact merge's checks, made before anything changes so that the loop can stop here and take
+      // the same record up again. A wrap-padding record to drop is neither held back nor bounded.
+      const dropped = dropWrap && (header & mask) === TRC_TRACE_WRAP_BUFFER;
+      if (tscWords === 0 && (!seen || w < borrowEnd) && !dropped) {
+        // A pCPU's first records without TSC. Those before `borrowEnd` take the TSC the look-ahead found:
+        // `lastLo`/`lastHi` hold it already, unless a dropped wrap record came between (then the row
+        // takes it, and the wrap's TSC stays the last one for the backwards check).
+        if (w < borrowEnd) {
+          borrowing = seen;
+        } else if (w >= waitFrom) {
+          stop = STOP_NEEDS_TSC;
+          break;
+        }
       }
-    }
-    if (bounded && !dropped) {
       const lo = tscWords !== 0 ? words[w + 1]! : borrowing ? tsc.borrowLo : lastLo;
       const hi = tscWords !== 0 ? words[w + 2]! : borrowing ? tsc.borrowHi : lastHi;
       const key = tscDelta(hi, lo, baseHi, baseLo);
-      if (key > boundKey || (key === boundKey && fileBase + w * 4 >= boundOffset)) {
+      if (!dropped && bounded && (key > boundKey || (key === boundKey && fileBase + w * 4 >= boundOffset))) {
         cursor.key = key;
         cursor.keyLo = lo;
         cursor.keyHi = hi;
@@ -195,11 +198,13 @@ export function decodeWindowRecords(
     }
     if ((header & TRACE_OWN_MASK) === TRACE_OWN_EVENTS) {
       // One test per record for the rare ones: lost-records markers and wrap padding.
-      if (dropped) {
+      const event = header & mask;
+      if (event === TRC_LOST_RECORDS) {
+        reportLost(diagnostics, words, w, size, pcpu, fileBase + w * 4);
+      } else if (dropWrap && event === TRC_TRACE_WRAP_BUFFER) {
         w += size;
         continue;
       }
-      if ((header & mask) === TRC_LOST_RECORDS) reportLost(diagnostics, words, w, size, pcpu, fileBase + w * 4);
     }
     headerColumn[n] = header;
     tscLoColumn[n] = lastLo;
