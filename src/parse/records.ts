@@ -29,6 +29,14 @@ export function plausibleWindowHeader(pcpu: number, bytes: number): boolean {
   return pcpu <= MAX_PCPU && bytes <= MAX_WINDOW_BYTES && (bytes & 3) === 0;
 }
 
+/**
+ * Whether a plausible CPU_CHANGE window header, complete in `words` before `end`, stands at word `w`
+ * (callers test `words[w] === CPU_CHANGE_HEADER` first: the cheap test that almost always fails).
+ */
+export function windowHeaderAt(words: Uint32Array, w: number, end: number): boolean {
+  return words[w] === CPU_CHANGE_HEADER && w + 3 <= end && plausibleWindowHeader(words[w + 1]!, words[w + 2]!);
+}
+
 /** What one pCPU's decoding carries from record to record and from window to window. */
 export class PcpuTscState {
   /** The pCPU's last TSC (what a record without one inherits). */
@@ -97,9 +105,9 @@ const BACKWARDS = RECORD_FLAGS.tscBackwards;
 
 /**
  * Decodes the whole records of one window that lie in `words[cursor.w, min(windowEnd, nWords))` into rows
- * `cursor.n…` of `out` (its columns must have room for one row per word),
- * all but the `pcpu` column, which the caller fills.
- * Row `payloadIndex` values are indices in `words`; file offsets are `fileBase + 4 × index`.
+ * `cursor.n…` of `out` (its columns must have room for one row per word), all but the `pcpu` column,
+ * which the caller fills. Row `payloadIndex` values are indices in `words`; file offsets are
+ * `fileBase + 4 × index`.
  *
  * A record without TSC takes `tsc`'s last one (flag `inheritedTsc`); on a pCPU that had none yet it is
  * flagged `borrowedTsc` and takes the borrowed TSC (see `PcpuTscState`) or TSC 0, which a merge may
@@ -139,7 +147,7 @@ export function decodeWindowRecords(
   let stop = STOP_AT_LIMIT;
   while (w < limit) {
     const header = words[w]!;
-    if (header === CPU_CHANGE_HEADER && w + 3 <= nWords && plausibleWindowHeader(words[w + 1]!, words[w + 2]!)) {
+    if (header === CPU_CHANGE_HEADER && windowHeaderAt(words, w, nWords)) {
       // Xen never writes CPU_CHANGE inside a window: this window's size was wrong.
       stop = STOP_HEADER_INSIDE;
       break;
@@ -167,15 +175,17 @@ export function decodeWindowRecords(
           break;
         }
       }
-      const lo = tscWords !== 0 ? words[w + 1]! : borrowing ? tsc.borrowLo : lastLo;
-      const hi = tscWords !== 0 ? words[w + 2]! : borrowing ? tsc.borrowHi : lastHi;
-      const key = tscDelta(hi, lo, baseHi, baseLo);
-      if (!dropped && bounded && (key > boundKey || (key === boundKey && fileBase + w * 4 >= boundOffset))) {
-        cursor.key = key;
-        cursor.keyLo = lo;
-        cursor.keyHi = hi;
-        stop = STOP_BOUND;
-        break;
+      if (bounded && !dropped) {
+        const lo = tscWords !== 0 ? words[w + 1]! : borrowing ? tsc.borrowLo : lastLo;
+        const hi = tscWords !== 0 ? words[w + 2]! : borrowing ? tsc.borrowHi : lastHi;
+        const key = tscDelta(hi, lo, baseHi, baseLo);
+        if (key > boundKey || (key === boundKey && fileBase + w * 4 >= boundOffset)) {
+          cursor.key = key;
+          cursor.keyLo = lo;
+          cursor.keyHi = hi;
+          stop = STOP_BOUND;
+          break;
+        }
       }
     }
     let flags = first ? WINDOW_START : 0;
