@@ -160,7 +160,7 @@ export class CpuMerger {
       this.#buffered += end - i;
       if (q.pendingBorrow >= 0 && q.tail - q.pendingBorrow > MAX_WAITING_FOR_TSC) {
         // A pCPU whose records never carry a TSC (a handler-only capture): stop waiting, keep memory bounded.
-        q.settleBorrowed();
+        q.settleBorrowed(this.#zeroKey());
       }
       i = end;
     }
@@ -178,6 +178,14 @@ export class CpuMerger {
     return tscDelta(hi, lo, this.#baseHi, this.#baseLo);
   }
 
+  /**
+   * Key of TSC 0, which rows that never got a TSC keep. Before any base, −Infinity: such rows all lie
+   * before the first TSC in the file, so they precede any real TSC 0 by offset too.
+   */
+  #zeroKey(): number {
+    return this.#baseSet ? this.#keyOf(0, 0) : -Infinity;
+  }
+
   #reportLate(pcpu: number, at: number, behind: number): void {
     this.#diagnostics.report(
       'late_record',
@@ -189,7 +197,7 @@ export class CpuMerger {
 
   /** Emits everything still buffered, in order (end of input). */
   finish(): void {
-    for (const q of this.#queues) q.settleBorrowed();
+    for (const q of this.#queues) q.settleBorrowed(this.#zeroKey());
     this.#emitUntil(Infinity, 0);
     this.#flushOut();
   }

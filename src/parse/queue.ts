@@ -102,12 +102,12 @@ export class PcpuQueue {
   }
 
   /**
-   * Gives rows still waiting to borrow a TSC the value 0 (no TSC came on this pCPU): they come before
-   * every record with a TSC, whatever the merger's base (which may not even exist yet).
+   * Rows still waiting to borrow a TSC keep TSC 0 (no TSC came on this pCPU): they take `zeroKey`, the
+   * key of TSC 0, so that they tie with a real TSC 0 by file offset as in the exact merge.
    */
-  settleBorrowed(): void {
+  settleBorrowed(zeroKey: number): void {
     if (this.pendingBorrow < 0) return;
-    this.keys.fill(-Infinity, this.pendingBorrow, this.tail);
+    this.keys.fill(zeroKey, this.pendingBorrow, this.tail);
     this.pendingBorrow = -1;
   }
 

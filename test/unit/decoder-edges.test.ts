@@ -48,6 +48,23 @@ describe('records without TSC', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ pcpu: 3, event: EV.guest, tsc: 0n, words: [1, 2] });
   });
+
+  it('that keep TSC 0 tie with a real TSC 0 by file offset, in both merge modes', async () => {
+    // pCPU 0 has a real TSC of 0 before pCPU 1's records, which never get a TSC: (TSC, offset) order.
+    const bytes = new TraceBuilder()
+      .window(0, [{ event: running, tsc: 0n, words: [runstateWord(0, 0)] }, { event: running, tsc: 10n, words: [runstateWord(0, 1)] }])
+      .window(1, [{ event: EV.guest, words: [1] }, { event: EV.guest, words: [2] }])
+      .bytes();
+    for (const merge of ['exact', 'stream'] as const) {
+      const { rows } = await mergedRows(bytes, { merge });
+      expect(rows.map((r) => [r.pcpu, r.tsc])).toEqual([
+        [0, 0n],
+        [1, 0n],
+        [1, 0n],
+        [0, 10n],
+      ]);
+    }
+  });
 });
 
 describe('wrap padding', () => {
