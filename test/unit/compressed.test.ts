@@ -50,6 +50,24 @@ describe('compressed input', () => {
     });
   }
 
+  for (const [ext, compression] of [
+    ['bz2', 'bzip2'],
+    ['zst', 'zstd'],
+  ] as const) {
+    it(`${compression}: junk after the last stream keeps every record decoded before it`, async () => {
+      const bytes = fixture(ext);
+      const junk = new TextEncoder().encode('garbage\n');
+      const trailing = new Uint8Array(bytes.length + junk.length);
+      trailing.set(bytes);
+      trailing.set(junk, bytes.length);
+      const stats = await readTraceStats(trailing);
+      const plain = await readTraceStats(head);
+      expect(stats.records).toBe(plain.records);
+      expect(stats.pcpus).toEqual(plain.pcpus);
+      expect(stats.diagnostics).toEqual({ compressed_input_damaged: 1 });
+    });
+  }
+
   it('gzip of a whole real trace (multi-chunk) equals the plain file', async () => {
     const gz = gzipSync(demo);
     expect(await digest(gz)).toEqual({ ...(await digest(demo)), compression: 'gzip', merge: 'stream' });

@@ -53,18 +53,25 @@ async function* pushDecompress(
     }
     offset += chunk.length;
   };
-  for await (const chunk of chunks) {
-    // Small pushes, so that a highly compressed chunk never expands all at once in memory.
-    for (let at = 0; at < chunk.length; at += PUSH_BYTES) {
-      push(chunk.subarray(at, at + PUSH_BYTES), false);
-      if (ready.length > 0) {
-        const out = ready;
-        ready = [];
-        yield* out;
+  try {
+    for await (const chunk of chunks) {
+      // Small pushes, so that a highly compressed chunk never expands all at once in memory.
+      for (let at = 0; at < chunk.length; at += PUSH_BYTES) {
+        push(chunk.subarray(at, at + PUSH_BYTES), false);
+        if (ready.length > 0) {
+          const out = ready;
+          ready = [];
+          yield* out;
+        }
       }
     }
+    push(new Uint8Array(0), true);
+  } catch (error) {
+    // What the push that failed (junk after the last stream, a corrupt block) decoded before failing
+    // still goes out, before the error.
+    yield* ready;
+    throw error;
   }
-  push(new Uint8Array(0), true);
   yield* ready;
 }
 
