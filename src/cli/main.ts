@@ -182,8 +182,11 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
   const limitText = one(args, 'limit');
   if (limitText !== undefined && !/^\d+$/.test(limitText)) throw new UsageError(`--limit: "${limitText}" is not a count`);
   const limit = limitText === undefined ? Infinity : Number(limitText);
-  if (hz === undefined && path !== '-') hz = await estimateHz(path, io);
+  // Opened once: a named pipe opened for a first pass and closed again would break its writer.
+  const source = await openSource(path);
+  if (hz === undefined && source.readAt !== undefined) hz = await estimateHz(path, io);
   if ((fromNs !== undefined || toNs !== undefined) && hz === undefined) {
+    await source.close?.();
     throw new UsageError('--from and --to need --cpu-hz (the input gives no estimate of it)');
   }
   const formatter = new DumpFormatter({
@@ -194,7 +197,6 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
   });
   const writer = new LineWriter(io.stdout);
   let linesLeft = limit;
-  const source = await openSource(path);
   let diagnostics: Diagnostics | undefined;
   try {
     // Loaded here, not at start-up: the pipeline validates its options with zod, which `stats` does not need.
@@ -225,16 +227,12 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
 const STOP = new Error('limit reached');
 
 /**
- * A first pass over a file to estimate the TSC frequency from its scheduler records (xenalyze would
- * silently assume 2.4 GHz). Says what it found on stderr; undefined when the trace cannot tell.
+ * A first pass over a seekable file (its own handle) to estimate the TSC frequency from its scheduler
+ * records (xenalyze would silently assume 2.4 GHz). Says what it found on stderr; undefined when the
+ * trace cannot tell.
  */
 async function estimateHz(path: string, io: CliIo): Promise<number | undefined> {
   const source = await openSource(path);
-  // A pipe can be read only once: no first pass there.
-  if (source.readAt === undefined) {
-    await source.close?.();
-    return undefined;
-  }
   const estimator = new CpuHzEstimator();
   await forEachRecordInFileOrder(source, (batch) => estimator.add(batch));
   const estimate = estimator.result();

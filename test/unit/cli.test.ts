@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The xenspan command: outputs, exit status, one-line errors; and the built binary on a pipe.
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -178,4 +178,35 @@ describe.skipIf(!existsSync(bin))('the built binary', () => {
     const version = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8' });
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
+
+  it.skipIf(process.platform === 'win32' || spawnSync('mkfifo', ['--version']).status !== 0)(
+    'dumps a named pipe without --cpu-hz, opening it once (a second open would wait for ever)',
+    async () => {
+      const fifo = join(mkdtempSync(join(tmpdir(), 'xenspan-fifo-')), 'trace');
+      expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+      const child = spawn(process.execPath, [bin, 'dump', fifo], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let lines = 0;
+      child.stdout.on('data', (chunk: Buffer) => {
+        for (const byte of chunk) if (byte === 10) lines++;
+      });
+      // The writer opens the pipe when the reader does, and writes at once: a reader that closed
+      // it after a first look would break the writer and then wait for a writer that never comes.
+      const writer = createWriteStream(fifo);
+      writer.on('error', () => undefined);
+      writer.end(readFileSync(demoPath));
+      const status = await new Promise<number | null>((resolve) => {
+        const timer = setTimeout(() => {
+          child.kill();
+          resolve(null);
+        }, 20_000);
+        child.on('close', (code) => {
+          clearTimeout(timer);
+          resolve(code);
+        });
+      });
+      expect(status).toBe(0);
+      expect(lines).toBe(63922);
+    },
+    30_000,
+  );
 });
