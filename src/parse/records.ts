@@ -204,7 +204,8 @@ export function decodeWindowRecords(
       flags |= INHERITED;
     } else {
       flags |= BORROWED;
-      reportBorrowed(diagnostics, pcpu, fileBase + w * 4);
+      // Wrap padding never has a TSC and is junk: nothing is missing there.
+      if ((header & mask) !== TRC_TRACE_WRAP_BUFFER) reportBorrowed(diagnostics, pcpu, fileBase + w * 4);
     }
     if ((header & TRACE_OWN_MASK) === TRACE_OWN_EVENTS) {
       // One test per record for the rare ones: lost-records markers and wrap padding.

@@ -85,6 +85,22 @@ describe('wrap padding', () => {
   });
 });
 
+describe('wrap padding at a pCPU start', () => {
+  it('is not reported as a record missing its TSC (real traces start windows with it)', async () => {
+    const bytes = new TraceBuilder()
+      .window(0, [{ event: EV.wrap, words: [1, 2, 3, 4, 5, 6, 7] }, { event: running, tsc: 10n, words: [0] }])
+      .window(1, [{ event: running, tsc: 11n, words: [0] }])
+      .bytes();
+    for (const merge of ['exact', 'stream'] as const) {
+      const { rows, diagnostics } = await mergedRows(bytes, { merge });
+      expect(rows.map((r) => r.tsc)).toEqual([10n, 11n]);
+      expect(diagnostics.counts).toEqual({});
+    }
+    const { diagnostics } = await fileOrderRows(bytes);
+    expect(diagnostics.counts).toEqual({});
+  });
+});
+
 describe('lost records', () => {
   it('are decoded, counted and reported with pCPU, domain and vCPU', async () => {
     const bytes = new TraceBuilder()
