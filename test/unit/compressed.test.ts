@@ -68,6 +68,15 @@ describe('compressed input', () => {
     });
   }
 
+  it('bzip2: a damaged only block is one error that says where, and hands over none of its bytes', async () => {
+    const bytes = fixture('bz2').slice();
+    bytes[bytes.length >>> 1] ^= 0x10;
+    const error = await readTraceStats(bytes).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(XenspanError);
+    expect((error as XenspanError).code).toBe('corrupt_compressed_input');
+    expect((error as XenspanError).message).toMatch(/^corrupt bzip2 stream: .* \(at compressed offset \d+\)$/);
+  });
+
   it('gzip of a whole real trace (multi-chunk) equals the plain file', async () => {
     const gz = gzipSync(demo);
     expect(await digest(gz)).toEqual({ ...(await digest(demo)), compression: 'gzip', merge: 'stream' });
