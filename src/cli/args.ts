@@ -63,24 +63,45 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[])
   return { options, positionals };
 }
 
-/** Parses a list like `0,2-4` into numbers (for --pcpu, --domain, --vcpu). */
-export function parseIdList(text: string, option: string): number[] {
+/** Parses a list like `0,2-4` into numbers up to `max` (for --pcpu, --domain, --vcpu). */
+export function parseIdList(text: string, option: string, max: number): number[] {
   const ids: number[] = [];
   for (const part of text.split(',')) {
     const range = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
     if (!range) throw new UsageError(`--${option}: "${part}" is not a number or a range like 2-5`);
     const from = Number(range[1]);
     const to = range[2] === undefined ? from : Number(range[2]);
-    if (to < from || to - from > 65535) throw new UsageError(`--${option}: bad range "${part}"`);
+    if (to > max) throw new UsageError(`--${option}: ${to} is above ${max}, the largest there can be`);
+    if (to < from) throw new UsageError(`--${option}: bad range "${part}"`);
     for (let id = from; id <= to; id++) ids.push(id);
   }
   return ids;
 }
 
-/** Parses a non-negative integer (decimal or 0x hex) into a BigInt. */
+/** Largest 64-bit value (a TSC). */
+const U64_MAX = (1n << 64n) - 1n;
+
+/** Parses a 64-bit unsigned integer (decimal or 0x hex) into a BigInt. */
 export function parseBigInt(text: string, option: string): bigint {
   if (!/^(0x[0-9a-fA-F]+|\d+)$/.test(text.trim())) throw new UsageError(`--${option}: "${text}" is not an integer`);
-  return BigInt(text.trim());
+  const value = BigInt(text.trim());
+  if (value > U64_MAX) throw new UsageError(`--${option}: ${text.trim()} does not fit in 64 bits`);
+  return value;
+}
+
+/**
+ * Refuses a window whose start comes after its end (it would keep nothing, silently). `from` and `to` are
+ * the parsed values and the texts the user gave, for the message.
+ */
+export function checkWindow<T extends number | bigint>(
+  from: readonly [T, string] | undefined,
+  to: readonly [T, string] | undefined,
+  fromOption: string,
+  toOption: string,
+): void {
+  if (from !== undefined && to !== undefined && from[0] > to[0]) {
+    throw new UsageError(`--${fromOption} ${from[1]} comes after --${toOption} ${to[1]}: the window would keep nothing`);
+  }
 }
 
 /**

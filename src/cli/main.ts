@@ -19,7 +19,8 @@ import { CpuHzEstimator, formatHz } from '../clock/estimate.js';
 import { forEachRecordInFileOrder } from '../parse/decode.js';
 import { openSource } from '../node/index.js';
 import type { RecordFilterOptions } from '../parse/filter.js';
-import { UsageError, parseArgs, parseBigInt, parseDurationNs, parseIdList } from './args.js';
+import { MAX_PCPU } from '../parse/records.js';
+import { UsageError, checkWindow, parseArgs, parseBigInt, parseDurationNs, parseIdList } from './args.js';
 import type { OptionSpec, ParsedArgs } from './args.js';
 import { DumpFormatter } from './dump.js';
 import { LineWriter } from './output.js';
@@ -46,11 +47,11 @@ commands:
       --from TIME, --to TIME   keep a time window from time zero (1.5s, 200ms, 30us, 500ns; needs --cpu-hz)
       --tsc-from N, --tsc-to N keep a raw TSC window
       --limit N           stop after N lines
+      --merge MODE        auto (default), exact (seekable files) or stream (watermark merge, as for pipes)
 
 common options:
   --xen-version V     Xen version that wrote the trace: ${XEN_VERSIONS.join(', ')} (default 4.17)
   --cpu-vendor V      intel or amd (default intel); --svm-mode means amd, as in xenalyze
-  --merge MODE        auto (default), exact (seekable files) or stream (watermark merge, as for pipes)
   --strict            exit 1 when the trace has data-loss or error diagnostics
   -h, --help          this text
   --version           the version
@@ -60,7 +61,6 @@ const COMMON: OptionSpec[] = [
   { name: 'xen-version', value: true },
   { name: 'cpu-vendor', value: true },
   { name: 'svm-mode', value: false },
-  { name: 'merge', value: true },
   { name: 'strict', value: false },
   { name: 'help', short: 'h', value: false },
 ];
@@ -78,6 +78,7 @@ const DUMP: OptionSpec[] = [
   { name: 'tsc-from', value: true },
   { name: 'tsc-to', value: true },
   { name: 'limit', value: true },
+  { name: 'merge', value: true },
 ];
 
 /** Where the CLI writes; tests pass their own. */
@@ -137,13 +138,22 @@ function filterOptions(args: ParsedArgs): RecordFilterOptions {
   const vcpu = one(args, 'vcpu');
   const tscFrom = one(args, 'tsc-from');
   const tscTo = one(args, 'tsc-to');
+  const tscFromValue = tscFrom === undefined ? undefined : parseBigInt(tscFrom, 'tsc-from');
+  const tscToValue = tscTo === undefined ? undefined : parseBigInt(tscTo, 'tsc-to');
+  checkWindow(
+    tscFromValue === undefined ? undefined : [tscFromValue, tscFrom!],
+    tscToValue === undefined ? undefined : [tscToValue, tscTo!],
+    'tsc-from',
+    'tsc-to',
+  );
   return {
     ...(events === undefined ? {} : { eventMasks: events.map(eventMask) }),
-    ...(pcpu === undefined ? {} : { pcpus: parseIdList(pcpu, 'pcpu') }),
-    ...(domain === undefined ? {} : { domains: parseIdList(domain, 'domain') }),
-    ...(vcpu === undefined ? {} : { vcpus: parseIdList(vcpu, 'vcpu') }),
-    ...(tscFrom === undefined ? {} : { tscFrom: parseBigInt(tscFrom, 'tsc-from') }),
-    ...(tscTo === undefined ? {} : { tscTo: parseBigInt(tscTo, 'tsc-to') }),
+    ...(pcpu === undefined ? {} : { pcpus: parseIdList(pcpu, 'pcpu', MAX_PCPU) }),
+    // Domain and vCPU ids are 16-bit in every record that names them.
+    ...(domain === undefined ? {} : { domains: parseIdList(domain, 'domain', 0xffff) }),
+    ...(vcpu === undefined ? {} : { vcpus: parseIdList(vcpu, 'vcpu', 0xffff) }),
+    ...(tscFromValue === undefined ? {} : { tscFrom: tscFromValue }),
+    ...(tscToValue === undefined ? {} : { tscTo: tscToValue }),
   };
 }
 
@@ -159,8 +169,8 @@ function reportDiagnostics(diagnostics: Diagnostics, io: CliIo): void {
 async function runStats(argv: string[], io: CliIo): Promise<number> {
   const args = parseArgs(argv, STATS);
   if (args.options.has('help')) return help(io);
-  const path = inputOf(args);
   const options = commonOptions(args);
+  const path = inputOf(args);
   const stats = await readTraceStats(await openSource(path), options.strict === true ? { strict: true } : {});
   io.stdout.write(args.options.has('json') ? `${statsToJson(stats)}\n` : statsToText(stats, path === '-' ? 'stdin' : path));
   return 0;
@@ -169,8 +179,8 @@ async function runStats(argv: string[], io: CliIo): Promise<number> {
 async function runDump(argv: string[], io: CliIo): Promise<number> {
   const args = parseArgs(argv, DUMP);
   if (args.options.has('help')) return help(io);
-  // Every option is checked before any input is read.
-  const path = inputOf(args);
+  // Every option is checked before any input is read, and before the input is looked for: a value
+  // missing from `-e` takes the FILE after it, and that is what the user must hear about.
   const common = commonOptions(args);
   const filter = filterOptions(args);
   const hzText = one(args, 'cpu-hz');
@@ -182,6 +192,8 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
   const limitText = one(args, 'limit');
   if (limitText !== undefined && !/^\d+$/.test(limitText)) throw new UsageError(`--limit: "${limitText}" is not a count`);
   const limit = limitText === undefined ? Infinity : Number(limitText);
+  checkWindow(fromNs === undefined ? undefined : [fromNs, fromText!], toNs === undefined ? undefined : [toNs, toText!], 'from', 'to');
+  const path = inputOf(args);
   // Opened once: a named pipe opened for a first pass and closed again would break its writer.
   const source = await openSource(path);
   if (hz === undefined && source.readAt !== undefined) hz = await estimateHz(path, io);
@@ -264,6 +276,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       case 'dump':
         return await runDump(rest, io);
       case undefined:
+        // No command at all is a usage error: the usage goes to stderr.
+        io.stderr.write(USAGE);
+        return 2;
       case 'help':
       case '-h':
       case '--help':

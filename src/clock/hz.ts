@@ -7,6 +7,10 @@ import { XenspanError } from '../core/errors.js';
 
 const SUFFIX: Record<string, number> = { '': 1, K: 1e3, M: 1e6, G: 1e9 };
 
+/** Range of plausible TSC frequencies in Hz (xl info's cpu_mhz is in the thousands). */
+const MIN_TSC_HZ = 1e6;
+const MAX_TSC_HZ = 1e11;
+
 /**
  * Parses a TSC frequency the way xenalyze's `--cpu-hz` takes it: a decimal number with an optional
  * K, M or G suffix (`2596.122M`, `2.4G`, `24000000`). The result is exact to the digits given: the
@@ -28,6 +32,10 @@ export function parseCpuHz(text: string, option = 'cpu-hz'): number {
   const hz = Number(`${digits.slice(0, point).padEnd(point, '0') || '0'}.${digits.slice(point) || '0'}`);
   if (!(hz > 0) || !Number.isFinite(hz)) {
     throw new XenspanError('invalid_options', `--${option} must be greater than zero, not "${text}"`, { option });
+  }
+  // No TSC runs outside this range; a value outside it is a typo (a missing or extra suffix).
+  if (hz < MIN_TSC_HZ || hz > MAX_TSC_HZ) {
+    throw new XenspanError('invalid_options', `--${option} must be between 1M and 100G (a TSC frequency), not "${text}"`, { option });
   }
   return hz;
 }

@@ -137,6 +137,41 @@ describe('exit status and errors', () => {
     }
   });
 
+  it('2, naming the option, for values that would do nothing useful (never an empty or silent run)', async () => {
+    const cases: [string[], string][] = [
+      [['dump', '--pcpu', '99999999999', demoPath], 'xenspan: --pcpu: 99999999999 is above 65535, the largest there can be\n'],
+      [['dump', '--domain', '0-70000', demoPath], 'xenspan: --domain: 70000 is above 65535, the largest there can be\n'],
+      [['dump', '--cpu-hz', '2596.122M', '--from', '2s', '--to', '1s', demoPath], 'xenspan: --from 2s comes after --to 1s: the window would keep nothing\n'],
+      [['dump', '--tsc-from', '0x20', '--tsc-to', '16', demoPath], 'xenspan: --tsc-from 0x20 comes after --tsc-to 16: the window would keep nothing\n'],
+      [['dump', '--tsc-to', '18446744073709551616', demoPath], 'xenspan: --tsc-to: 18446744073709551616 does not fit in 64 bits\n'],
+      [['dump', '--cpu-hz', '2596122000G', demoPath], 'xenspan: --cpu-hz must be between 1M and 100G (a TSC frequency), not "2596122000G"\n'],
+      // A value missing from -e takes the FILE: the mask is what is wrong, not a missing FILE.
+      [['dump', '-e', demoPath], `xenspan: --event: "${demoPath}" is not a mask`],
+      // stats reads in file order: it has no merge to choose.
+      [['stats', '--merge', 'exact', '-'], 'xenspan: unknown option --merge\n'],
+    ];
+    for (const [argv, message] of cases) {
+      const { status, stdout, stderr } = await run(argv);
+      expect(status, argv.join(' ')).toBe(2);
+      expect(stdout).toBe('');
+      expect(stderr.startsWith(message), `${argv.join(' ')}: ${stderr}`).toBe(true);
+      expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+    }
+    // The edges themselves are accepted.
+    const edge = await run(['dump', '--pcpu', '65535', '--tsc-from', '18446744073709551615', '--tsc-to', '18446744073709551615', demoPath]);
+    expect(edge.status).toBe(0);
+  });
+
+  it('2 with the usage on stderr when there is no command; 0 with it on stdout when asked', async () => {
+    const none = await run([]);
+    expect(none.status).toBe(2);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toMatch(/^usage: xenspan <command>/);
+    const asked = await run(['--help']);
+    expect(asked.status).toBe(0);
+    expect(asked.stdout).toMatch(/^usage: xenspan <command>/);
+  });
+
   it('1 with one line for an input that is not a trace, or is missing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'xenspan-cli-'));
     const text = join(dir, 'notes.txt');

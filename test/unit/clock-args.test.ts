@@ -11,10 +11,13 @@ describe('parseCpuHz', () => {
     expect(parseCpuHz('19.2m')).toBe(19200000);
     expect(parseCpuHz('2596122k')).toBe(2596122000);
     expect(parseCpuHz('1.0000000001G')).toBe(1000000000.1);
+    expect(parseCpuHz('1M')).toBe(1e6);
+    expect(parseCpuHz('100G')).toBe(1e11);
   });
 
   it('names the option on bad input', () => {
-    for (const bad of ['', 'fast', '-1G', '0', '2.4T']) {
+    // Outside 1M–100G: a lost or extra suffix, not a TSC.
+    for (const bad of ['', 'fast', '-1G', '0', '2.4T', '0.0000001', '999K', '99999999999G', '100.1G']) {
       expect(() => parseCpuHz(bad)).toThrow(expect.objectContaining({ code: 'invalid_options', option: 'cpu-hz' }));
     }
   });
@@ -47,8 +50,12 @@ describe('CLI argument parsing', () => {
   });
 
   it('parses id lists and durations', () => {
-    expect(parseIdList('0,2-4', 'pcpu')).toEqual([0, 2, 3, 4]);
-    expect(() => parseIdList('x', 'pcpu')).toThrow('--pcpu');
+    expect(parseIdList('0,2-4', 'pcpu', 65535)).toEqual([0, 2, 3, 4]);
+    expect(parseIdList('65535', 'pcpu', 65535)).toEqual([65535]);
+    expect(() => parseIdList('x', 'pcpu', 65535)).toThrow('--pcpu');
+    expect(() => parseIdList('99999999999', 'pcpu', 65535)).toThrow('--pcpu: 99999999999 is above 65535');
+    expect(() => parseIdList('1-70000', 'domain', 65535)).toThrow('--domain: 70000 is above 65535');
+    expect(() => parseIdList('5-2', 'vcpu', 65535)).toThrow('bad range');
     expect(parseDurationNs('1.5s', 'from')).toBe(1.5e9);
     expect(parseDurationNs('200ms', 'from')).toBe(2e8);
     expect(parseDurationNs('30us', 'to')).toBe(30000);

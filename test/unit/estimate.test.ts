@@ -236,7 +236,9 @@ describe('formatHz', () => {
     expect(formatHz(2.4e9)).toBe('2400.000M');
     expect(formatHz(32768)).toBe('32.768K');
     expect(formatHz(999)).toBe('999.000');
-    for (const hz of [2596122000, 24e6, 1e9, 32768]) expect(parseCpuHz(formatHz(hz))).toBe(hz);
+    for (const hz of [2596122000, 24e6, 1e9, 1e6]) expect(parseCpuHz(formatHz(hz))).toBe(hz);
+    // Below 1 MHz no TSC runs: --cpu-hz refuses it.
+    expect(() => parseCpuHz(formatHz(32768))).toThrow('between 1M and 100G');
   });
 });
 
