@@ -10,6 +10,8 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   exports: Record<string, string | Record<string, string>>;
   bin: Record<string, string>;
+  files: string[];
+  scripts: Record<string, string>;
 };
 const built = existsSync(join(root, 'dist', 'index.js'));
 
@@ -32,6 +34,13 @@ describe('package shape', () => {
     }
     expect(existsSync(join(root, pkg.bin.xenspan))).toBe(true);
     expect(readFileSync(join(root, pkg.bin.xenspan), 'utf8').startsWith('#!/usr/bin/env node')).toBe(true);
+  });
+
+  it('npm pack builds dist first (it is not in git) and ships it', () => {
+    // Packing the whole build here would race the tests that run the built binary.
+    expect(pkg.scripts.prepack).toBe('npm run -s build');
+    expect(pkg.files).toContain('dist');
+    expect(readFileSync(join(root, '.gitignore'), 'utf8')).toMatch(/^\/?dist\/?$/m);
   });
 
   it('only src/node and src/cli import node: modules', () => {
