@@ -171,7 +171,11 @@ async function runStats(argv: string[], io: CliIo): Promise<number> {
   if (args.options.has('help')) return help(io);
   const options = commonOptions(args);
   const path = inputOf(args);
-  const stats = await readTraceStats(await openSource(path), options.strict === true ? { strict: true } : {});
+  const stats = await readTraceStats(await openSource(path), {
+    ...(options.strict === true ? { strict: true } : {}),
+    ...(options.xenVersion === undefined ? {} : { xenVersion: options.xenVersion }),
+    ...(options.cpuVendor === undefined ? {} : { cpuVendor: options.cpuVendor }),
+  });
   io.stdout.write(args.options.has('json') ? `${statsToJson(stats)}\n` : statsToText(stats, path === '-' ? 'stdin' : path));
   return 0;
 }

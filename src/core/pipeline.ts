@@ -6,7 +6,7 @@
  */
 import { EVENT_MASK, RECORD_FLAGS, tscOf } from './batch.js';
 import type { RecordBatch } from './batch.js';
-import { createCatalogue } from './catalogue/index.js';
+import { UnknownEventReporter, createCatalogue } from './catalogue/index.js';
 import type { EventCatalogue, EventDecoder, CpuVendor, XenVersion } from './catalogue/index.js';
 import { createRunDiagnostics } from './diagnostics.js';
 import type { Diagnostics } from './diagnostics.js';
@@ -90,7 +90,7 @@ export async function decodeTrace(
       : undefined;
   const context = options.trackContext === true || filter?.needsContext === true ? new ContextColumns() : undefined;
   const run: TraceRun = { setup, originTsc: undefined, context };
-  const unknown = new UnknownEventReporter(setup);
+  const unknown = new UnknownEventReporter(setup.catalogue, setup.diagnostics);
   const report = await forEachRecordBatch(
     input,
     (batch) => {
@@ -118,38 +118,4 @@ export async function decodeTrace(
     },
   );
   return { report, setup };
-}
-
-/**
- * Reports records whose event id the catalogue does not know (`unknown_event`, or `guest_record` for
- * TRC_GUEST ids). Consecutive records mostly share an id, so one catalogue lookup serves a run of them.
- */
-class UnknownEventReporter {
-  readonly #setup: TraceSetup;
-  #lastEvent = -1;
-  #lastKnown = true;
-
-  constructor(setup: TraceSetup) {
-    this.#setup = setup;
-  }
-
-  check(batch: RecordBatch): void {
-    const { catalogue, diagnostics } = this.#setup;
-    for (let i = 0; i < batch.length; i++) {
-      const event = batch.header[i] & EVENT_MASK;
-      if (event !== this.#lastEvent) {
-        this.#lastEvent = event;
-        this.#lastKnown = catalogue.lookup(event) !== undefined;
-      }
-      if (this.#lastKnown) continue;
-      const pcpu = batch.pcpu[i];
-      const offset = batch.fileOffset[i];
-      const guest = ((event >>> 16) & 0xfff) === 0x800;
-      diagnostics.report(guest ? 'guest_record' : 'unknown_event', { pcpu, offset }, () =>
-        guest
-          ? `pCPU ${pcpu}: TRC_GUEST record 0x${event.toString(16).padStart(8, '0')} at offset ${offset}, decoded as raw words`
-          : `pCPU ${pcpu}: event 0x${event.toString(16).padStart(8, '0')} at offset ${offset} is not in the Xen ${catalogue.xenVersion} catalogue, decoded as raw words`,
-      );
-    }
-  }
 }

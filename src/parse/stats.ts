@@ -8,6 +8,8 @@ import { EVENT_MASK, RECORD_FLAGS, TRC_LOST_RECORDS, u64Of } from '../core/batch
 import type { RecordBatch } from '../core/batch.js';
 import { EVENT_CLASSES, classTable } from '../core/classes.js';
 import type { EventClass } from '../core/classes.js';
+import { UnknownEventReporter, createCatalogue } from '../core/catalogue/index.js';
+import type { CatalogueOptions } from '../core/catalogue/index.js';
 import { createRunDiagnostics } from '../core/diagnostics.js';
 import type { DiagnosticCode, DiagnosticListener } from '../core/diagnostics.js';
 import type { ByteInput } from '../core/io.js';
@@ -148,8 +150,11 @@ export class StatsCollector {
   }
 }
 
-/** Options of {@link readTraceStats}. */
-export interface ReadStatsOptions {
+/**
+ * Options of {@link readTraceStats}. The catalogue's options say which event ids are known: the others
+ * are counted as `unknown_event` (or `guest_record`), as `dump` counts them.
+ */
+export interface ReadStatsOptions extends CatalogueOptions {
   /** Throw `strict_violation` at the first data-loss or error diagnostic. */
   readonly strict?: boolean;
   readonly onDiagnostic?: DiagnosticListener;
@@ -164,6 +169,21 @@ export interface ReadStatsOptions {
 export async function readTraceStats(input: ByteInput, options: ReadStatsOptions = {}): Promise<TraceStats> {
   const diagnostics = createRunDiagnostics(options);
   const collector = new StatsCollector();
-  await forEachRecordInFileOrder(input, (batch) => collector.add(batch), { diagnostics });
+  const unknown = new UnknownEventReporter(
+    createCatalogue({
+      ...(options.xenVersion === undefined ? {} : { xenVersion: options.xenVersion }),
+      ...(options.cpuVendor === undefined ? {} : { cpuVendor: options.cpuVendor }),
+      ...(options.decoders === undefined ? {} : { decoders: options.decoders }),
+    }),
+    diagnostics,
+  );
+  await forEachRecordInFileOrder(
+    input,
+    (batch) => {
+      collector.add(batch);
+      unknown.check(batch);
+    },
+    { diagnostics },
+  );
   return collector.result(diagnostics.counts);
 }

@@ -144,6 +144,24 @@ describe('unusual but valid content', () => {
     expect(stats.pcpus[0].bytes.guest).toBe(8);
   });
 
+  it('stats counts TRC_GUEST records and unknown event ids in its diagnostics, as dump does', async () => {
+    const unknown = 0x0002f0ff; // a sched-class id no Xen version defines
+    const bytes = new TraceBuilder()
+      .window(0, [
+        { event: running, tsc: 5n, words: [0] },
+        { event: EV.guest, words: [7] },
+        { event: unknown, tsc: 6n, words: [1] },
+        { event: unknown, tsc: 7n, words: [2] },
+        { event: running, tsc: 8n, words: [0] },
+      ])
+      .bytes();
+    const stats = await readTraceStats(bytes);
+    expect(stats.diagnostics).toEqual({ guest_record: 1, unknown_event: 2 });
+    const { decodeTrace } = await import('../../src/core/pipeline.js');
+    const { setup } = await decodeTrace(bytes, () => undefined);
+    expect(setup.diagnostics.counts).toEqual(stats.diagnostics);
+  });
+
   it('handles pCPU 300 and far more pCPUs than xenalyze', async () => {
     const builder = new TraceBuilder();
     for (let pcpu = 0; pcpu < 400; pcpu += 50) builder.window(pcpu, [{ event: running, tsc: BigInt(1000 - pcpu), words: [0] }]);

@@ -102,7 +102,7 @@ describe('unknown events', () => {
     expect(setup.diagnostics.counts).toEqual({ guest_record: 1, unknown_event: 2 });
     expect(setup.catalogue.nameOf(EV.guest)).toBe('unknown_guest_0x0800f001');
     expect(setup.diagnostics.samples.map((s) => s.message)).toContain(
-      'pCPU 0: event 0x0002f0ff at offset 40 is not in the Xen 4.17 catalogue, decoded as raw words',
+      'pCPU 0: event 0x0002f0ff at offset 40 (0x28) is not in the Xen 4.17 catalogue, decoded as raw words',
     );
   });
 });
