@@ -4,7 +4,11 @@
  * @module
  */
 import { EVENT_CLASSES } from '../core/classes.js';
+import type { LostRecordsGap } from '../parse/lost.js';
 import type { TraceStats } from '../parse/stats.js';
+
+/** Gaps listed one per line in the table; `--json` lists them all. */
+const GAP_LINES = 20;
 
 /** The JSON document of `stats --json` (TSCs as decimal strings: they exceed 2^53). */
 export function statsToJson(stats: TraceStats): string {
@@ -17,7 +21,19 @@ export function statsToJson(stats: TraceStats): string {
       firstTsc: p.firstTsc === undefined ? null : String(p.firstTsc),
       lastTsc: p.lastTsc === undefined ? null : String(p.lastTsc),
     })),
-    lost: stats.lost,
+    lost: {
+      markers: stats.lost.markers,
+      recordsLost: stats.lost.recordsLost,
+      gaps: stats.lost.gaps.map((gap) => ({
+        pcpu: gap.pcpu,
+        records: gap.records,
+        fromTsc: gap.fromTsc === undefined ? null : String(gap.fromTsc),
+        toTsc: String(gap.toTsc),
+        domid: gap.domid ?? null,
+        vcpu: gap.vcpu ?? null,
+        offset: gap.offset,
+      })),
+    },
     diagnostics: stats.diagnostics,
   });
 }
@@ -40,10 +56,18 @@ export function statsToText(stats: TraceStats, name: string): string {
     line(header),
     ...rows.map(line),
     `lost records: ${stats.lost.recordsLost} in ${stats.lost.markers} marker${stats.lost.markers === 1 ? '' : 's'}`,
+    ...stats.lost.gaps.slice(0, GAP_LINES).map(gapLine),
   ];
+  if (stats.lost.gaps.length > GAP_LINES) lines.push(`  … and ${stats.lost.gaps.length - GAP_LINES} more gaps (--json lists them all)`);
   const diagnostics = Object.entries(stats.diagnostics);
   lines.push(
     diagnostics.length === 0 ? 'diagnostics: none' : `diagnostics: ${diagnostics.map(([code, n]) => `${code}=${n}`).join(' ')}`,
   );
   return `${lines.join('\n')}\n`;
+}
+
+function gapLine(gap: LostRecordsGap): string {
+  const from = gap.fromTsc === undefined ? '?' : String(gap.fromTsc);
+  const who = gap.domid === undefined ? '' : ` while d${gap.domid}v${gap.vcpu} ran`;
+  return `  p${gap.pcpu}: ${gap.records} lost from TSC ${from} to ${gap.toTsc}${who} (marker at offset ${gap.offset})`;
 }

@@ -17,6 +17,8 @@ export { RecordFilter, matchesEventMask, filtersAnything } from './filter.js';
 export type { RecordFilterOptions } from './filter.js';
 export { ContextColumns, PcpuContext, isRunstateChange } from './context.js';
 export { StatsCollector, readTraceStats } from './stats.js';
+export { isLostRecords, lostRecordsGapOf } from './lost.js';
+export type { LostRecordsGap } from './lost.js';
 export type { PcpuStats, ReadStatsOptions, TraceStats } from './stats.js';
 export { detectCompression, describeMagic } from './sniff.js';
 export type { Compression } from './sniff.js';

@@ -14,6 +14,8 @@ import { createRunDiagnostics } from '../core/diagnostics.js';
 import type { DiagnosticCode, DiagnosticListener } from '../core/diagnostics.js';
 import type { ByteInput } from '../core/io.js';
 import { forEachRecordInFileOrder } from './decode.js';
+import { lostRecordsGapOf } from './lost.js';
+import type { LostRecordsGap } from './lost.js';
 
 /** Statistics of one pCPU. */
 export interface PcpuStats {
@@ -32,7 +34,8 @@ export interface TraceStats {
   readonly records: number;
   /** pCPUs in ascending order. */
   readonly pcpus: readonly PcpuStats[];
-  readonly lost: { readonly markers: number; readonly recordsLost: number };
+  /** Lost-records markers: their count, the records Xen dropped, and each marker's gap, in file order. */
+  readonly lost: { readonly markers: number; readonly recordsLost: number; readonly gaps: readonly LostRecordsGap[] };
   readonly diagnostics: Partial<Record<DiagnosticCode, number>>;
 }
 
@@ -55,6 +58,7 @@ export class StatsCollector {
   #hasTsc: boolean[] = [];
   #lostMarkers = 0;
   #recordsLost = 0;
+  #gaps: LostRecordsGap[] = [];
   #total = 0;
 
   /** Adds a batch. */
@@ -84,8 +88,10 @@ export class StatsCollector {
           lastOwn = r;
         }
         if ((header & mask) === TRC_LOST_RECORDS) {
+          const gap = lostRecordsGapOf(batch, r)!;
           this.#lostMarkers++;
-          if (((header >>> 28) & 7) > 0) this.#recordsLost += batch.words[batch.payloadIndex[r]];
+          this.#recordsLost += gap.records;
+          this.#gaps.push(gap);
         }
       }
       this.#records[slot] += end - i;
@@ -144,7 +150,7 @@ export class StatsCollector {
     return {
       records: this.#total,
       pcpus,
-      lost: { markers: this.#lostMarkers, recordsLost: this.#recordsLost },
+      lost: { markers: this.#lostMarkers, recordsLost: this.#recordsLost, gaps: [...this.#gaps] },
       diagnostics: { ...diagnostics },
     };
   }

@@ -33,7 +33,7 @@ describe('xenspan stats', () => {
       { pcpu: 0, records: 31716, bytes: { sched: 122172, dom0op: 32, pv: 511652 }, firstTsc: '156965733630', lastTsc: '170968041198' },
       { pcpu: 1, records: 32206, bytes: { sched: 156008, pv: 486952 }, firstTsc: '156965987756', lastTsc: '170984204722' },
     ]);
-    expect(doc.lost).toEqual({ markers: 0, recordsLost: 0 });
+    expect(doc.lost).toEqual({ markers: 0, recordsLost: 0, gaps: [] });
     expect(doc.diagnostics).toEqual({});
   });
 

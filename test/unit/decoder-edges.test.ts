@@ -6,6 +6,8 @@ import { XenspanError } from '../../src/core/errors.js';
 import { readTraceStats } from '../../src/parse/stats.js';
 import { EV, TraceBuilder, runstateWord } from '../support/trace-builder.js';
 import { fileOrderRows, mergedRows } from '../support/decode.js';
+import { forEachRecordBatch } from '../../src/parse/decode.js';
+import { isLostRecords, lostRecordsGapOf } from '../../src/parse/lost.js';
 
 const running = EV.runstate(1, 0);
 
@@ -114,7 +116,28 @@ describe('lost records', () => {
     expect(diagnostics.counts.lost_records).toBe(1);
     expect(diagnostics.samples[0].message).toContain('lost 77 records while d2v3 ran from TSC 1500');
     const stats = await readTraceStats(bytes);
-    expect(stats.lost).toEqual({ markers: 1, recordsLost: 77 });
+    expect(stats.lost).toEqual({
+      markers: 1,
+      recordsLost: 77,
+      gaps: [{ pcpu: 1, records: 77, fromTsc: 1500n, toTsc: 5000n, domid: 2, vcpu: 3, offset: 12 + 16 }],
+    });
+  });
+
+  it('are gaps on their pCPU, in the library and in stats, even when the marker is short', async () => {
+    const bytes = new TraceBuilder()
+      .window(0, [{ event: running, tsc: 10n, words: [0] }, { event: EV.lost, tsc: 20n, words: [5] }])
+      .window(1, [{ event: running, tsc: 11n, words: [0] }])
+      .bytes();
+    const rows: { gap: ReturnType<typeof lostRecordsGapOf>; lost: boolean }[] = [];
+    await forEachRecordBatch(bytes, (batch) => {
+      for (let row = 0; row < batch.length; row++) rows.push({ gap: lostRecordsGapOf(batch, row), lost: isLostRecords(batch, row) });
+    });
+    // In time order: p0 at 10, p1 at 11, then p0's marker at 20 (its payload has the count only).
+    expect(rows.map((r) => r.lost)).toEqual([false, false, true]);
+    expect(rows[2]!.gap).toEqual({ pcpu: 0, records: 5, fromTsc: undefined, toTsc: 20n, domid: undefined, vcpu: undefined, offset: 12 + 16 });
+    expect(rows[0]!.gap).toBeUndefined();
+    const stats = await readTraceStats(bytes);
+    expect(stats.lost.gaps).toEqual([rows[2]!.gap]);
   });
 });
 
