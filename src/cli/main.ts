@@ -10,7 +10,7 @@ import { XEN_VERSIONS } from '../core/catalogue/index.js';
 import type { CpuVendor, XenVersion } from '../core/catalogue/index.js';
 import { EVENT_CLASSES } from '../core/classes.js';
 import { DIAGNOSTICS } from '../core/diagnostics.js';
-import type { Diagnostics } from '../core/diagnostics.js';
+import type { DiagnosticEvent, Diagnostics } from '../core/diagnostics.js';
 import { XenspanError } from '../core/errors.js';
 import { readTraceStats } from '../parse/stats.js';
 import type { TraceOptions } from '../core/pipeline.js';
@@ -161,7 +161,12 @@ function reportDiagnostics(diagnostics: Diagnostics, io: CliIo): void {
   const entries = Object.entries(diagnostics.counts);
   if (entries.length === 0) return;
   io.stderr.write(`xenspan: diagnostics: ${entries.map(([code, n]) => `${code}=${n}`).join(' ')}\n`);
-  for (const sample of diagnostics.samples) {
+  reportSamples(diagnostics.samples, io);
+}
+
+/** The first diagnostics of each code, one line each: where and why. */
+function reportSamples(samples: readonly DiagnosticEvent[], io: CliIo): void {
+  for (const sample of samples) {
     io.stderr.write(`xenspan: ${DIAGNOSTICS[sample.code].severity}: ${sample.code}: ${sample.message}\n`);
   }
 }
@@ -177,6 +182,8 @@ async function runStats(argv: string[], io: CliIo): Promise<number> {
     ...(options.cpuVendor === undefined ? {} : { cpuVendor: options.cpuVendor }),
   });
   io.stdout.write(args.options.has('json') ? `${statsToJson(stats)}\n` : statsToText(stats, path === '-' ? 'stdin' : path));
+  // The counts are in the output; where and why go to stderr, as dump does.
+  reportSamples(stats.samples, io);
   return 0;
 }
 

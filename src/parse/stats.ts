@@ -11,7 +11,7 @@ import type { EventClass } from '../core/classes.js';
 import { UnknownEventReporter, createCatalogue } from '../core/catalogue/index.js';
 import type { CatalogueOptions } from '../core/catalogue/index.js';
 import { createRunDiagnostics } from '../core/diagnostics.js';
-import type { DiagnosticCode, DiagnosticListener } from '../core/diagnostics.js';
+import type { DiagnosticCode, DiagnosticEvent, DiagnosticListener } from '../core/diagnostics.js';
 import type { ByteInput } from '../core/io.js';
 import { forEachRecordInFileOrder } from './decode.js';
 import { lostRecordsGapOf } from './lost.js';
@@ -37,6 +37,8 @@ export interface TraceStats {
   /** Lost-records markers: their count, the records Xen dropped, and each marker's gap, in file order. */
   readonly lost: { readonly markers: number; readonly recordsLost: number; readonly gaps: readonly LostRecordsGap[] };
   readonly diagnostics: Partial<Record<DiagnosticCode, number>>;
+  /** The first few diagnostics of each code, with where and why, in the order they happened. */
+  readonly samples: readonly DiagnosticEvent[];
 }
 
 const CLASS_COUNT = EVENT_CLASSES.length;
@@ -131,7 +133,7 @@ export class StatsCollector {
   }
 
   /** The statistics so far. */
-  result(diagnostics: Partial<Record<DiagnosticCode, number>> = {}): TraceStats {
+  result(diagnostics: Partial<Record<DiagnosticCode, number>> = {}, samples: readonly DiagnosticEvent[] = []): TraceStats {
     const pcpus: PcpuStats[] = this.#pcpus.map((pcpu, slot) => {
       const bytes: Partial<Record<EventClass, number>> = {};
       for (let c = 0; c < CLASS_COUNT; c++) {
@@ -152,6 +154,7 @@ export class StatsCollector {
       pcpus,
       lost: { markers: this.#lostMarkers, recordsLost: this.#recordsLost, gaps: [...this.#gaps] },
       diagnostics: { ...diagnostics },
+      samples: [...samples],
     };
   }
 }
@@ -191,5 +194,5 @@ export async function readTraceStats(input: ByteInput, options: ReadStatsOptions
     },
     { diagnostics },
   );
-  return collector.result(diagnostics.counts);
+  return collector.result(diagnostics.counts, diagnostics.samples);
 }

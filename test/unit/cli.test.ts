@@ -197,6 +197,11 @@ describe('exit status and errors', () => {
     const strict = await run(['dump', '--strict', cut]);
     expect(strict.status).toBe(1);
     expect(strict.stderr).toMatch(/^xenspan: strict: truncated_window: /);
+    // stats: the counts in its output, where and why on stderr.
+    const stats = await run(['stats', cut]);
+    expect(stats.status).toBe(0);
+    expect(stats.stdout).toContain('diagnostics: truncated_window=1');
+    expect(stats.stderr).toBe('xenspan: data_loss: truncated_window: input ends 384 bytes short of the end of pCPU 0\'s 400-byte window at offset 0 (0x0)\n');
   });
 });
 
