@@ -2,7 +2,8 @@
 /**
  * Streaming decompression of gzip, bzip2 and zstd inputs, recognised by their magic bytes.
  * gzip uses the platform's `DecompressionStream` (Node ≥ 18, Deno, browsers); zstd uses `fzstd` (Node 20
- * has no zstd); bzip2 uses our own push decoder (no maintained streaming one exists for all runtimes).
+ * has no zstd) with our check of its content checksums; bzip2 uses our own push decoder (no maintained
+ * streaming one exists for all runtimes).
  * @module
  */
 import { XenspanError } from '../../core/errors.js';
@@ -16,14 +17,20 @@ interface PushDecompressor {
   push(chunk: Uint8Array, final?: boolean): void;
 }
 
+/**
+ * Where a push decompressor reports damage found only after the data concerned was handed on (a zstd content
+ * checksum): that data is kept, and the stream ends with this error once it has been yielded.
+ */
+type OnDamage = (error: XenspanError) => void;
+
 /** Decompresses a chunk stream of the given format, keeping memory bounded. */
 export function decompressChunks(chunks: AsyncIterable<Uint8Array>, compression: Compression): AsyncIterable<Uint8Array> {
   if (compression === 'gzip') return gunzipChunks(chunks);
   // Loaded on demand: a plain trace never pays for a decompressor.
-  return pushDecompress(chunks, compression, async (ondata) => {
+  return pushDecompress(chunks, compression, async (ondata, ondamage) => {
     if (compression === 'zstd') {
-      const { Decompress } = await import('fzstd');
-      return new Decompress((data) => ondata(data));
+      const { ZstdDecompressor } = await import('./zstd.js');
+      return new ZstdDecompressor(ondata, ondamage);
     }
     const { Bzip2Decompressor } = await import('./bzip2.js');
     return new Bzip2Decompressor(ondata);
@@ -33,12 +40,18 @@ export function decompressChunks(chunks: AsyncIterable<Uint8Array>, compression:
 async function* pushDecompress(
   chunks: AsyncIterable<Uint8Array>,
   compression: Compression,
-  create: (ondata: (chunk: Uint8Array) => void) => Promise<PushDecompressor>,
+  create: (ondata: (chunk: Uint8Array) => void, ondamage: OnDamage) => Promise<PushDecompressor>,
 ): AsyncGenerator<Uint8Array> {
   let ready: Uint8Array[] = [];
-  const decoder = await create((chunk) => {
-    if (chunk.length > 0) ready.push(chunk);
-  });
+  let damage: XenspanError | undefined;
+  const decoder = await create(
+    (chunk) => {
+      if (chunk.length > 0) ready.push(chunk);
+    },
+    (error) => {
+      damage ??= error;
+    },
+  );
   let offset = 0;
   const push = (chunk: Uint8Array, final: boolean): void => {
     try {
@@ -65,6 +78,7 @@ async function* pushDecompress(
           ready = [];
           yield* out;
         }
+        if (damage !== undefined) throw damage;
       }
     }
     push(new Uint8Array(0), true);
@@ -75,6 +89,7 @@ async function* pushDecompress(
     throw error;
   }
   yield* ready;
+  if (damage !== undefined) throw damage;
 }
 
 interface DecompressionStreamLike {

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: MIT
+/**
+ * zstd decompression by `fzstd`, plus the check fzstd leaves out: every frame's content checksum (the low 32 bits
+ * of XXH64 of the frame's decoded bytes, stored little-endian after its last block).
+ *
+ * The decoded bytes are hashed as they stream out, so memory stays bounded. To know where a frame ends without
+ * decoding it, its structure is walked here as well (RFC 8878): magic, frame header, 3-byte block headers up to
+ * the one marked last, then the optional checksum; a skippable frame states its own size. Each frame gets its own
+ * fzstd decoder and is pushed as `final` with its last byte, which makes fzstd emit all of its output right then
+ * (fzstd holds back a frame of under 18 bytes until more input or `final` arrives).
+ * @module
+ */
+import { Decompress } from 'fzstd';
+import { XenspanError } from '../../core/errors.js';
+import { Xxh64 } from './xxhash64.js';
+
+const ZSTD_MAGIC = 0xfd2fb528;
+/** Skippable frames use the 16 magics 0x184D2A50 to 0x184D2A5F. */
+const SKIPPABLE_MAGIC = 0x184d2a50;
+const BLOCK_RLE = 1;
+const BLOCK_RESERVED = 3;
+const DICTIONARY_ID_BYTES = [0, 1, 2, 4] as const;
+
+// Where the walk is inside a frame. Fields are collected into `field`; content is only counted past.
+const MAGIC = 0;
+const DESCRIPTOR = 1;
+const HEADER_REST = 2;
+const BLOCK_HEADER = 3;
+const BLOCK_CONTENT = 4;
+const CHECKSUM = 5;
+const SKIPPABLE_SIZE = 6;
+const SKIPPABLE_CONTENT = 7;
+type Phase = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7;
+
+function readU32(bytes: Uint8Array): number {
+  return (bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24)) >>> 0;
+}
+
+function hex32(value: number): string {
+  return `0x${value.toString(16).padStart(8, '0')}`;
+}
+
+/**
+ * A push decompressor for zstd streams (concatenated and skippable frames included) that verifies content
+ * checksums. A mismatch goes to `ondamage` once the frame's output has gone to `ondata`, and the stream stops
+ * there: nothing already emitted is taken back. Structural damage throws `corrupt_compressed_input` with its offset.
+ */
+export class ZstdDecompressor {
+  readonly #ondata: (chunk: Uint8Array) => void;
+  readonly #ondamage: (error: XenspanError) => void;
+  /** The fzstd decoder of the frame being read; undefined between frames. */
+  #decoder: Decompress | undefined;
+  readonly #hash = new Xxh64();
+  /** Compressed offset of the next byte to walk. */
+  #offset = 0;
+  /** Compressed offset of the current frame's first byte. */
+  #frameOffset = 0;
+  #phase: Phase = MAGIC;
+  /** Bytes the current phase still takes. */
+  #remaining = 4;
+  readonly #field = new Uint8Array(4);
+  #fieldLength = 0;
+  #checksummed = false;
+  #lastBlock = false;
+  #stopped = false;
+
+  constructor(ondata: (chunk: Uint8Array) => void, ondamage: (error: XenspanError) => void) {
+    this.#ondata = ondata;
+    this.#ondamage = ondamage;
+  }
+
+  push(chunk: Uint8Array, final = false): void {
+    if (this.#stopped) return;
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.#decoder === undefined) this.#startFrame();
+      const { end, frameEnded } = this.#walk(chunk, at);
+      this.#decoder!.push(chunk.subarray(at, end), frameEnded);
+      at = end;
+      if (frameEnded && !this.#endFrame()) return;
+    }
+    if (final && this.#decoder !== undefined) {
+      throw new XenspanError(
+        'corrupt_compressed_input',
+        `corrupt zstd input: it ends inside the frame at compressed offset ${this.#frameOffset}`,
+        { offset: this.#offset },
+      );
+    }
+  }
+
+  #startFrame(): void {
+    this.#frameOffset = this.#offset;
+    this.#checksummed = false;
+    this.#hash.reset();
+    this.#decoder = new Decompress((data) => {
+      if (this.#checksummed) this.#hash.update(data);
+      if (data.length > 0) this.#ondata(data);
+    });
+  }
+
+  /** Checks the ended frame's checksum; false when it failed (and the stream has stopped). */
+  #endFrame(): boolean {
+    this.#decoder = undefined;
+    if (!this.#checksummed) return true;
+    const stored = readU32(this.#field);
+    const computed = this.#hash.digest().lo;
+    if (computed === stored) return true;
+    this.#stopped = true;
+    this.#ondamage(
+      new XenspanError(
+        'corrupt_compressed_input',
+        `corrupt zstd input: the frame at compressed offset ${this.#frameOffset} fails its content checksum ` +
+          `(stored ${hex32(stored)}, computed ${hex32(computed)}): records decoded from it may be wrong, and decoding stopped at its end`,
+        { offset: this.#frameOffset },
+      ),
+    );
+    return false;
+  }
+
+  /** Walks chunk[at, …) until the current frame ends or the chunk does. */
+  #walk(chunk: Uint8Array, at: number): { end: number; frameEnded: boolean } {
+    while (at < chunk.length) {
+      const take = Math.min(this.#remaining, chunk.length - at);
+      if (this.#collecting()) {
+        this.#field.set(chunk.subarray(at, at + take), this.#fieldLength);
+        this.#fieldLength += take;
+      }
+      at += take;
+      this.#offset += take;
+      this.#remaining -= take;
+      if (this.#remaining === 0 && this.#next()) return { end: at, frameEnded: true };
+    }
+    return { end: at, frameEnded: false };
+  }
+
+  #collecting(): boolean {
+    const phase = this.#phase;
+    return phase === MAGIC || phase === DESCRIPTOR || phase === BLOCK_HEADER || phase === CHECKSUM || phase === SKIPPABLE_SIZE;
+  }
+
+  /** Moves past a finished phase (and any empty ones after it); true when that ends the frame. */
+  #next(): boolean {
+    for (;;) {
+      const field = this.#field;
+      switch (this.#phase) {
+        case MAGIC: {
+          const magic = readU32(field);
+          if (magic === ZSTD_MAGIC) this.#enter(DESCRIPTOR, 1);
+          else if ((magic & 0xfffffff0) >>> 0 === SKIPPABLE_MAGIC) this.#enter(SKIPPABLE_SIZE, 4);
+          else {
+            throw new XenspanError(
+              'corrupt_compressed_input',
+              `corrupt zstd input: no zstd frame starts here (magic ${hex32(magic)})`,
+              { offset: this.#frameOffset },
+            );
+          }
+          break;
+        }
+        case DESCRIPTOR: {
+          const descriptor = field[0]!;
+          const singleSegment = (descriptor >> 5) & 1;
+          const contentSizeFlag = descriptor >> 6;
+          this.#checksummed = ((descriptor >> 2) & 1) === 1;
+          const windowBytes = singleSegment === 1 ? 0 : 1;
+          const contentSizeBytes = contentSizeFlag === 0 ? singleSegment : 1 << contentSizeFlag;
+          this.#enter(HEADER_REST, windowBytes + DICTIONARY_ID_BYTES[descriptor & 3]! + contentSizeBytes);
+          break;
+        }
+        case HEADER_REST:
+          this.#enter(BLOCK_HEADER, 3);
+          break;
+        case BLOCK_HEADER: {
+          const header = field[0]! | (field[1]! << 8) | (field[2]! << 16);
+          const type = (header >> 1) & 3;
+          if (type === BLOCK_RESERVED) {
+            throw new XenspanError(
+              'corrupt_compressed_input',
+              `corrupt zstd input: a block of the reserved type`,
+              { offset: this.#offset - 3 },
+            );
+          }
+          this.#lastBlock = (header & 1) === 1;
+          // An RLE block stores one byte, however many it stands for.
+          this.#enter(BLOCK_CONTENT, type === BLOCK_RLE ? 1 : header >>> 3);
+          break;
+        }
+        case BLOCK_CONTENT:
+          if (!this.#lastBlock) this.#enter(BLOCK_HEADER, 3);
+          else if (this.#checksummed) this.#enter(CHECKSUM, 4);
+          else return this.#frameDone();
+          break;
+        case SKIPPABLE_SIZE:
+          this.#enter(SKIPPABLE_CONTENT, readU32(field));
+          break;
+        case CHECKSUM:
+        case SKIPPABLE_CONTENT:
+          return this.#frameDone();
+      }
+      if (this.#remaining > 0) return false;
+    }
+  }
+
+  #enter(phase: Phase, length: number): void {
+    this.#phase = phase;
+    this.#remaining = length;
+    this.#fieldLength = 0;
+  }
+
+  #frameDone(): true {
+    this.#phase = MAGIC;
+    this.#remaining = 4;
+    // `field` keeps the checksum for #endFrame.
+    this.#fieldLength = 0;
+    return true;
+  }
+}

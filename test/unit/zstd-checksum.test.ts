@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: MIT
+// zstd content checksums: fzstd skips them, so a damaged frame used to decode to invented records silently.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Diagnostics } from '../../src/core/diagnostics.js';
+import { XenspanError } from '../../src/core/errors.js';
+import { decompressChunks } from '../../src/parse/compress/index.js';
+import { ZstdDecompressor } from '../../src/parse/compress/zstd.js';
+import { forEachRecordBatch } from '../../src/parse/decode.js';
+import { readTraceStats } from '../../src/parse/stats.js';
+import { BatchDigest, chunked } from '../support/decode.js';
+
+const demo = new Uint8Array(readFileSync(new URL('../../demo/domain-create-small.xentrace', import.meta.url)));
+const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`../fixtures/${name}`, import.meta.url)));
+/** `zstd -19` of the first 305136 bytes of the demo: one frame with a checksum. */
+const withChecksum = fixture('demo-head.xentrace.zst');
+/** `zstd -19 --no-check` of the first 72908 bytes (four whole windows) of the demo. */
+const withoutChecksum = fixture('demo-4-windows.no-check.xentrace.zst');
+
+const hex = (text: string) => Uint8Array.from(text.match(/../g)!, (byte) => parseInt(byte, 16));
+// Made with zstd 1.5.4: `printf abc | zstd | xxd -p` (16 bytes, a raw block), `printf '' | zstd` (13 bytes),
+// `head -c 300000 /dev/zero | zstd` (31 bytes: a compressed block, then RLE blocks of 131072 and 37856 zeros).
+const ABC = hex('28b52ffd0458190000616263990977ad');
+const EMPTY = hex('28b52ffd240001000099e9d851');
+const ZEROS = hex('28b52ffd04585400001000000100fbff39c00202001000039f04002d28de26');
+/** A skippable frame (magic 0x184D2A5E) with 5 bytes of payload. */
+const SKIPPABLE = hex('5e2a4d180500000068656c6c6f');
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+function withByteFlipped(bytes: Uint8Array, at: number): Uint8Array {
+  const copy = bytes.slice();
+  copy[at]! ^= 0x40;
+  return copy;
+}
+
+/** Byte equality without vitest's element-by-element diff (slow on 300 kB). */
+function expectSameBytes(actual: Uint8Array, expected: Uint8Array, what = 'bytes'): void {
+  let differ = actual.length === expected.length ? -1 : Math.min(actual.length, expected.length);
+  for (let i = 0; differ < 0 && i < actual.length; i++) if (actual[i] !== expected[i]) differ = i;
+  expect(differ, `${what}: ${actual.length} vs ${expected.length} bytes, first difference at`).toBe(-1);
+}
+
+const hasChecksumFlag = (frame: Uint8Array) => (frame[4]! & 4) !== 0;
+
+/** Decompresses, keeping what came out before an error and the error itself. */
+async function unzstd(input: Uint8Array, sizes: number[] = [input.length]): Promise<{ bytes: Uint8Array; error?: unknown }> {
+  const out: Uint8Array[] = [];
+  try {
+    for await (const chunk of decompressChunks(toAsync(chunked(input, sizes)), 'zstd')) out.push(chunk);
+  } catch (error) {
+    return { bytes: concat(...out), error };
+  }
+  return { bytes: concat(...out) };
+}
+
+async function* toAsync(chunks: Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield* chunks;
+}
+
+/**
+ * Offset of the first literal byte of the first compressed block whose literals are stored raw: changing it
+ * changes decoded bytes without breaking the block's structure, so only the checksum can notice.
+ */
+function firstRawLiteral(frame: Uint8Array): number {
+  const descriptor = frame[4]!;
+  const singleSegment = (descriptor >> 5) & 1;
+  const contentSizeFlag = descriptor >> 6;
+  let at = 5 + (singleSegment ? 0 : 1) + [0, 1, 2, 4][descriptor & 3]! + (contentSizeFlag === 0 ? singleSegment : 1 << contentSizeFlag);
+  for (;;) {
+    const header = frame[at]! | (frame[at + 1]! << 8) | (frame[at + 2]! << 16);
+    const type = (header >> 1) & 3;
+    const literals = frame[at + 3]!;
+    if (type === 2 && (literals & 3) === 0) {
+      // Raw literals: Size_Format selects a 1, 2 or 3-byte section header.
+      const sizeFormat = (literals >> 2) & 3;
+      return at + 3 + (sizeFormat === 1 ? 2 : sizeFormat === 3 ? 3 : 1);
+    }
+    if (header & 1) throw new Error('no compressed block with raw literals');
+    at += 3 + (type === 1 ? 1 : header >>> 3);
+  }
+}
+
+describe('zstd content checksum', () => {
+  it('a frame with a checksum decodes cleanly, the same as the plain bytes', async () => {
+    expect(hasChecksumFlag(withChecksum)).toBe(true);
+    const stats = await readTraceStats(withChecksum);
+    expect(stats.diagnostics).not.toHaveProperty('compressed_input_damaged');
+    expect(stats).toEqual(await readTraceStats(demo.subarray(0, 305136)));
+  });
+
+  it('a frame without a checksum (zstd --no-check) still decodes, in any chunking', async () => {
+    expect(hasChecksumFlag(withoutChecksum)).toBe(false);
+    const { bytes, error } = await unzstd(withoutChecksum, [1, 7, 4093]);
+    expect(error).toBeUndefined();
+    expectSameBytes(bytes, demo.subarray(0, 72908));
+    const stats = await readTraceStats(withoutChecksum);
+    expect(stats.diagnostics).not.toHaveProperty('compressed_input_damaged');
+    expect(stats).toEqual(await readTraceStats(demo.subarray(0, 72908)));
+  });
+
+  it('a corrupted literal byte decodes on in fzstd, and the checksum reports the frame as damaged', async () => {
+    const literal = firstRawLiteral(withChecksum);
+    const corrupt = withByteFlipped(withChecksum, literal + 100);
+    const { bytes, error } = await unzstd(corrupt);
+    // Everything fzstd produced was streamed before the mismatch could be known.
+    expect(bytes.length).toBe(305136);
+    expect(Buffer.from(bytes).equals(demo.subarray(0, 305136))).toBe(false);
+    expect(error).toBeInstanceOf(XenspanError);
+    expect(error).toMatchObject({ code: 'corrupt_compressed_input', offset: 0 });
+    expect((error as Error).message).toMatch(/frame at compressed offset 0 fails its content checksum .*records decoded from it may be wrong/);
+
+    const diagnostics = new Diagnostics();
+    let records = 0;
+    await forEachRecordBatch(corrupt, (batch) => (records += batch.length), { diagnostics });
+    expect(records).toBeGreaterThan(10_000);
+    expect(diagnostics.counts.compressed_input_damaged).toBe(1);
+    const sample = diagnostics.samples.find((s) => s.code === 'compressed_input_damaged');
+    expect(sample).toMatchObject({ severity: 'data_loss', offset: 0 });
+    expect(sample!.message).toContain('content checksum');
+    expect((await readTraceStats(corrupt)).diagnostics.compressed_input_damaged).toBe(1);
+  });
+
+  it('a damaged stored checksum keeps every record, and says so', async () => {
+    const corrupt = withByteFlipped(withChecksum, withChecksum.length - 1);
+    const clean = new BatchDigest();
+    await forEachRecordBatch(withChecksum, (batch) => clean.add(batch));
+    const kept = new BatchDigest();
+    const diagnostics = new Diagnostics();
+    await forEachRecordBatch(chunked(corrupt, [4093]), (batch) => kept.add(batch), { diagnostics });
+    expect(kept.records).toBe(clean.records);
+    expect(kept.hash).toBe(clean.hash);
+    expect(diagnostics.counts).toEqual({ compressed_input_damaged: 1 });
+  });
+
+  it('concatenated, tiny, RLE and skippable frames decode in any chunking', async () => {
+    const input = concat(ABC, SKIPPABLE, ZEROS, EMPTY, withoutChecksum, ABC);
+    const expected = concat(new TextEncoder().encode('abc'), new Uint8Array(300_000), demo.subarray(0, 72908), new TextEncoder().encode('abc'));
+    for (const sizes of [[input.length], [1], [3, 17, 5], [4093]]) {
+      const { bytes, error } = await unzstd(input, sizes);
+      expect(error).toBeUndefined();
+      expectSameBytes(bytes, expected, `chunks of ${sizes.join(',')}`);
+    }
+  });
+
+  it("a frame's output is complete when its last byte is pushed, even a frame fzstd would hold back", () => {
+    // fzstd waits for 18 bytes before it reads a frame header: ABC (16 bytes) alone would stay silent.
+    const input = concat(ABC, SKIPPABLE, ZEROS, EMPTY, ABC);
+    const ends = [ABC.length, ABC.length + SKIPPABLE.length, ABC.length + SKIPPABLE.length + ZEROS.length];
+    let emitted = 0;
+    const decoder = new ZstdDecompressor(
+      (chunk) => (emitted += chunk.length),
+      (error) => {
+        throw error;
+      },
+    );
+    const seen: number[] = [];
+    for (let at = 0; at < input.length; at++) {
+      decoder.push(input.subarray(at, at + 1));
+      if (ends.includes(at + 1)) seen.push(emitted);
+    }
+    decoder.push(new Uint8Array(0), true);
+    expect(seen).toEqual([3, 3, 300_003]);
+    expect(emitted).toBe(300_006);
+  });
+
+  it('a mismatch stops at the end of the damaged frame: later frames are not decoded', async () => {
+    const badAbc = withByteFlipped(ABC, ABC.length - 1);
+    const first = await unzstd(concat(badAbc, ZEROS), [1]);
+    expect(first.bytes).toEqual(new TextEncoder().encode('abc'));
+    expect(first.error).toMatchObject({ code: 'corrupt_compressed_input', offset: 0 });
+    const second = await unzstd(concat(ZEROS, SKIPPABLE, badAbc, ABC));
+    expectSameBytes(second.bytes, concat(new Uint8Array(300_000), new TextEncoder().encode('abc')));
+    expect(second.error).toMatchObject({ code: 'corrupt_compressed_input', offset: ZEROS.length + SKIPPABLE.length });
+    expect((second.error as Error).message).toContain('stored 0xed770999, computed 0xad770999');
+  });
+
+  it('structural damage is still one clear error: a cut frame, a bad magic, a reserved block type', async () => {
+    const cut = await unzstd(withChecksum.subarray(0, withChecksum.length - 2));
+    expect(cut.error).toMatchObject({ code: 'corrupt_compressed_input', offset: withChecksum.length - 2 });
+    expect((cut.error as Error).message).toContain('inside the frame at compressed offset 0');
+    const trailing = await unzstd(concat(ABC, hex('00000000')), [ABC.length, 4]);
+    expect(trailing.bytes).toEqual(new TextEncoder().encode('abc'));
+    expect(trailing.error).toMatchObject({ code: 'corrupt_compressed_input', offset: ABC.length });
+    const reserved = ABC.slice();
+    reserved[6]! |= 6;
+    expect((await unzstd(reserved)).error).toMatchObject({ code: 'corrupt_compressed_input', offset: 6 });
+  });
+});
