@@ -19,7 +19,7 @@ export const DIAGNOSTICS = {
   compressed_input_damaged: {
     severity: 'data_loss',
     description:
-      'the compressed input is cut or corrupt (or a zstd frame fails its content checksum: its records may be wrong): decoding stopped there, keeping what came before',
+      'the compressed input is cut or corrupt: decoding stopped there, keeping what came before; or a zstd frame fails its content checksum: its records are kept but may be wrong, and decoding goes on',
   },
   window_cut_short: {
     severity: 'data_loss',

@@ -10,6 +10,7 @@ import { XenspanError } from '../core/errors.js';
 import { toByteSource } from '../core/io.js';
 import type { ByteInput, ByteSource } from '../core/io.js';
 import { decompressChunks } from './compress/index.js';
+import type { DecompressOptions } from './compress/index.js';
 import { mergeExact } from './exact.js';
 import { CpuMerger } from './merger.js';
 import { RecordScanner } from './scanner.js';
@@ -63,18 +64,24 @@ interface OpenedInput {
   };
 }
 
-async function openInput(source: ByteSource): Promise<OpenedInput> {
+async function openInput(source: ByteSource, diagnostics: Diagnostics): Promise<OpenedInput> {
+  // Damage found after its bytes were decoded (a zstd frame failing its checksum) is reported, and decoding
+  // goes on: those records are kept, flagged by the diagnostic as possibly wrong.
+  const options: DecompressOptions = {
+    onDamage: (error) =>
+      diagnostics.report('compressed_input_damaged', error.offset === undefined ? {} : { offset: error.offset }, error.message),
+  };
   if (source.readAt !== undefined && source.size !== undefined) {
     const head = await source.readAt(0, 16);
     const compression = detectCompression(head);
-    if (compression !== undefined) return { chunks: decompressChunks(source.chunks(), compression), compression };
+    if (compression !== undefined) return { chunks: decompressChunks(source.chunks(), compression, options), compression };
     const readAt = source.readAt.bind(source);
     const readAtSync = source.readAtSync?.bind(source);
     return { chunks: source.chunks(), compression: 'none', seekable: { size: source.size, readAt, readAtSync } };
   }
   const { head, chunks } = await peek(source.chunks(), 4);
   const compression = detectCompression(head);
-  if (compression !== undefined) return { chunks: decompressChunks(chunks, compression), compression };
+  if (compression !== undefined) return { chunks: decompressChunks(chunks, compression, options), compression };
   return { chunks, compression: 'none' };
 }
 
@@ -151,7 +158,7 @@ export async function forEachRecordInFileOrder(
   const diagnostics = options.diagnostics ?? new Diagnostics();
   const source = toByteSource(input);
   try {
-    const opened = await openInput(source);
+    const opened = await openInput(source, diagnostics);
     const scanner = new RecordScanner({ onBatch, diagnostics });
     for await (const chunk of untilDamaged(opened.chunks, diagnostics)) scanner.push(chunk);
     if (scanner.offset === 0) emptyInput();
@@ -177,7 +184,7 @@ export async function forEachRecordBatch(
   const source = toByteSource(input);
   const output = { onBatch, diagnostics, ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }) };
   try {
-    const opened = await openInput(source);
+    const opened = await openInput(source, diagnostics);
     const mode = options.merge ?? 'auto';
     if (mode === 'exact' && opened.seekable === undefined) {
       throw new XenspanError('invalid_options', `merge 'exact' needs a seekable, uncompressed input; ${source.name} is not`, {

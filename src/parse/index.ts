@@ -23,3 +23,4 @@ export type { PcpuStats, ReadStatsOptions, TraceStats } from './stats.js';
 export { detectCompression, describeMagic } from './sniff.js';
 export type { Compression } from './sniff.js';
 export { decompressChunks } from './compress/index.js';
+export type { DecompressOptions } from './compress/index.js';

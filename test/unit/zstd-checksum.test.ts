@@ -172,15 +172,37 @@ describe('zstd content checksum', () => {
     expect(emitted).toBe(300_006);
   });
 
-  it('a mismatch stops at the end of the damaged frame: later frames are not decoded', async () => {
+  it('a mismatch is reported and decoding goes on with the next frame', async () => {
     const badAbc = withByteFlipped(ABC, ABC.length - 1);
-    const first = await unzstd(concat(badAbc, ZEROS), [1]);
-    expect(first.bytes).toEqual(new TextEncoder().encode('abc'));
-    expect(first.error).toMatchObject({ code: 'corrupt_compressed_input', offset: 0 });
-    const second = await unzstd(concat(ZEROS, SKIPPABLE, badAbc, ABC));
-    expectSameBytes(second.bytes, concat(new Uint8Array(300_000), new TextEncoder().encode('abc')));
-    expect(second.error).toMatchObject({ code: 'corrupt_compressed_input', offset: ZEROS.length + SKIPPABLE.length });
-    expect((second.error as Error).message).toContain('stored 0xed770999, computed 0xad770999');
+    const abc = new TextEncoder().encode('abc');
+    const input = concat(badAbc, ZEROS, SKIPPABLE, badAbc, ABC);
+    const expected = concat(abc, new Uint8Array(300_000), abc, abc);
+    // Without onDamage: every frame is decoded, then the first mismatch ends the stream.
+    const plain = await unzstd(input, [1]);
+    expectSameBytes(plain.bytes, expected);
+    expect(plain.error).toMatchObject({ code: 'corrupt_compressed_input', offset: 0 });
+    expect((plain.error as Error).message).toContain('stored 0xed770999, computed 0xad770999');
+    // With it: one report per damaged frame, and no error.
+    for (const sizes of [[input.length], [1], [5, 3]]) {
+      const reports: XenspanError[] = [];
+      const out: Uint8Array[] = [];
+      for await (const chunk of decompressChunks(toAsync(chunked(input, sizes)), 'zstd', { onDamage: (e) => reports.push(e) })) out.push(chunk);
+      expectSameBytes(concat(...out), expected, `chunks of ${sizes.join(',')}`);
+      expect(reports.map((r) => r.offset)).toEqual([0, ABC.length + ZEROS.length + SKIPPABLE.length]);
+    }
+  });
+
+  it('records of a damaged frame are kept with a diagnostic, and later frames still decode', async () => {
+    // Two frames: the demo head (its literal corrupted), then four whole windows of the demo again.
+    const corrupt = withByteFlipped(withChecksum, firstRawLiteral(withChecksum) + 100);
+    const diagnostics = new Diagnostics();
+    let records = 0;
+    await forEachRecordBatch(concat(corrupt, withoutChecksum), (batch) => (records += batch.length), { diagnostics });
+    const second = (await readTraceStats(withoutChecksum)).records;
+    const first = (await readTraceStats(withChecksum)).records;
+    expect(records).toBe(first + second);
+    expect(diagnostics.counts.compressed_input_damaged).toBe(1);
+    expect(diagnostics.samples.find((s) => s.code === 'compressed_input_damaged')!.message).toContain('content checksum');
   });
 
   it('structural damage is still one clear error: a cut frame, a bad magic, a reserved block type', async () => {

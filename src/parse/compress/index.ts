@@ -17,17 +17,28 @@ interface PushDecompressor {
   push(chunk: Uint8Array, final?: boolean): void;
 }
 
-/**
- * Where a push decompressor reports damage found only after the data concerned was handed on (a zstd content
- * checksum): that data is kept, and the stream ends with this error once it has been yielded.
- */
+/** Where a push decompressor reports damage found only after the data concerned was handed on. */
 type OnDamage = (error: XenspanError) => void;
 
+/** Options of {@link decompressChunks}. */
+export interface DecompressOptions {
+  /**
+   * Receives damage found only after the bytes concerned were yielded (a zstd frame that fails its content
+   * checksum: its bytes may be wrong), and decompression goes on. Without it, the first such damage ends the
+   * stream, with that error, once everything has been yielded.
+   */
+  readonly onDamage?: OnDamage;
+}
+
 /** Decompresses a chunk stream of the given format, keeping memory bounded. */
-export function decompressChunks(chunks: AsyncIterable<Uint8Array>, compression: Compression): AsyncIterable<Uint8Array> {
+export function decompressChunks(
+  chunks: AsyncIterable<Uint8Array>,
+  compression: Compression,
+  options: DecompressOptions = {},
+): AsyncIterable<Uint8Array> {
   if (compression === 'gzip') return gunzipChunks(chunks);
   // Loaded on demand: a plain trace never pays for a decompressor.
-  return pushDecompress(chunks, compression, async (ondata, ondamage) => {
+  return pushDecompress(chunks, compression, options.onDamage, async (ondata, ondamage) => {
     if (compression === 'zstd') {
       const { ZstdDecompressor } = await import('./zstd.js');
       return new ZstdDecompressor(ondata, ondamage);
@@ -40,6 +51,7 @@ export function decompressChunks(chunks: AsyncIterable<Uint8Array>, compression:
 async function* pushDecompress(
   chunks: AsyncIterable<Uint8Array>,
   compression: Compression,
+  onDamage: OnDamage | undefined,
   create: (ondata: (chunk: Uint8Array) => void, ondamage: OnDamage) => Promise<PushDecompressor>,
 ): AsyncGenerator<Uint8Array> {
   let ready: Uint8Array[] = [];
@@ -48,9 +60,10 @@ async function* pushDecompress(
     (chunk) => {
       if (chunk.length > 0) ready.push(chunk);
     },
-    (error) => {
-      damage ??= error;
-    },
+    onDamage ??
+      ((error) => {
+        damage ??= error;
+      }),
   );
   let offset = 0;
   const push = (chunk: Uint8Array, final: boolean): void => {
@@ -78,7 +91,6 @@ async function* pushDecompress(
           ready = [];
           yield* out;
         }
-        if (damage !== undefined) throw damage;
       }
     }
     push(new Uint8Array(0), true);

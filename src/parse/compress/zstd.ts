@@ -42,8 +42,9 @@ function hex32(value: number): string {
 
 /**
  * A push decompressor for zstd streams (concatenated and skippable frames included) that verifies content
- * checksums. A mismatch goes to `ondamage` once the frame's output has gone to `ondata`, and the stream stops
- * there: nothing already emitted is taken back. Structural damage throws `corrupt_compressed_input` with its offset.
+ * checksums. A mismatch goes to `ondamage` once the frame's output has gone to `ondata` (nothing emitted is
+ * taken back), and decoding goes on with the next frame. Structural damage throws `corrupt_compressed_input`
+ * with its offset.
  */
 export class ZstdDecompressor {
   readonly #ondata: (chunk: Uint8Array) => void;
@@ -62,7 +63,6 @@ export class ZstdDecompressor {
   #fieldLength = 0;
   #checksummed = false;
   #lastBlock = false;
-  #stopped = false;
 
   constructor(ondata: (chunk: Uint8Array) => void, ondamage: (error: XenspanError) => void) {
     this.#ondata = ondata;
@@ -70,14 +70,13 @@ export class ZstdDecompressor {
   }
 
   push(chunk: Uint8Array, final = false): void {
-    if (this.#stopped) return;
     let at = 0;
     while (at < chunk.length) {
       if (this.#decoder === undefined) this.#startFrame();
       const { end, frameEnded } = this.#walk(chunk, at);
       this.#decoder!.push(chunk.subarray(at, end), frameEnded);
       at = end;
-      if (frameEnded && !this.#endFrame()) return;
+      if (frameEnded) this.#endFrame();
     }
     if (final && this.#decoder !== undefined) {
       throw new XenspanError(
@@ -98,23 +97,21 @@ export class ZstdDecompressor {
     });
   }
 
-  /** Checks the ended frame's checksum; false when it failed (and the stream has stopped). */
-  #endFrame(): boolean {
+  /** Checks the ended frame's checksum. */
+  #endFrame(): void {
     this.#decoder = undefined;
-    if (!this.#checksummed) return true;
+    if (!this.#checksummed) return;
     const stored = readU32(this.#field);
     const computed = this.#hash.digest().lo;
-    if (computed === stored) return true;
-    this.#stopped = true;
+    if (computed === stored) return;
     this.#ondamage(
       new XenspanError(
         'corrupt_compressed_input',
         `corrupt zstd input: the frame at compressed offset ${this.#frameOffset} fails its content checksum ` +
-          `(stored ${hex32(stored)}, computed ${hex32(computed)}): records decoded from it may be wrong, and decoding stopped at its end`,
+          `(stored ${hex32(stored)}, computed ${hex32(computed)}): records decoded from it may be wrong`,
         { offset: this.#frameOffset },
       ),
     );
-    return false;
   }
 
   /** Walks chunk[at, …) until the current frame ends or the chunk does. */
