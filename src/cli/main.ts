@@ -287,9 +287,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       case 'dump':
         return await runDump(rest, io);
       case undefined:
-        // No command at all is a usage error: the usage goes to stderr.
-        io.stderr.write(USAGE);
-        return 2;
+        throw new UsageError('missing command: stats or dump (try xenspan --help)');
       case 'help':
       case '-h':
       case '--help':

@@ -5,9 +5,10 @@
  */
 import { EVENT_CLASSES } from '../core/classes.js';
 import type { LostRecordsGap } from '../parse/lost.js';
+import { MAX_LISTED_GAPS } from '../parse/stats.js';
 import type { TraceStats } from '../parse/stats.js';
 
-/** Gaps listed one per line in the table; `--json` lists them all. */
+/** Gaps listed one per line in the table; `--json` lists up to MAX_LISTED_GAPS. */
 const GAP_LINES = 20;
 
 /** The JSON document of `stats --json` (TSCs as decimal strings: they exceed 2^53). */
@@ -33,6 +34,7 @@ export function statsToJson(stats: TraceStats): string {
         vcpu: gap.vcpu ?? null,
         offset: gap.offset,
       })),
+      gapsNotListed: stats.lost.gapsNotListed,
     },
     diagnostics: stats.diagnostics,
   });
@@ -58,7 +60,8 @@ export function statsToText(stats: TraceStats, name: string): string {
     `lost records: ${stats.lost.recordsLost} in ${stats.lost.markers} marker${stats.lost.markers === 1 ? '' : 's'}`,
     ...stats.lost.gaps.slice(0, GAP_LINES).map(gapLine),
   ];
-  if (stats.lost.gaps.length > GAP_LINES) lines.push(`  … and ${stats.lost.gaps.length - GAP_LINES} more gaps (--json lists them all)`);
+  const more = stats.lost.markers - Math.min(GAP_LINES, stats.lost.gaps.length);
+  if (more > 0) lines.push(`  … and ${more} more gaps (--json lists the first ${MAX_LISTED_GAPS})`);
   const diagnostics = Object.entries(stats.diagnostics);
   lines.push(
     diagnostics.length === 0 ? 'diagnostics: none' : `diagnostics: ${diagnostics.map(([code, n]) => `${code}=${n}`).join(' ')}`,

@@ -16,7 +16,7 @@ export type { DecodeOptions, DecodeReport, MergeMode } from './decode.js';
 export { RecordFilter, matchesEventMask, filtersAnything } from './filter.js';
 export type { RecordFilterOptions } from './filter.js';
 export { ContextColumns, PcpuContext, isRunstateChange } from './context.js';
-export { StatsCollector, readTraceStats } from './stats.js';
+export { MAX_LISTED_GAPS, StatsCollector, readTraceStats } from './stats.js';
 export { isLostRecords, lostRecordsGapOf } from './lost.js';
 export type { LostRecordsGap } from './lost.js';
 export type { PcpuStats, ReadStatsOptions, TraceStats } from './stats.js';

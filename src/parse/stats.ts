@@ -34,14 +34,24 @@ export interface TraceStats {
   readonly records: number;
   /** pCPUs in ascending order. */
   readonly pcpus: readonly PcpuStats[];
-  /** Lost-records markers: their count, the records Xen dropped, and each marker's gap, in file order. */
-  readonly lost: { readonly markers: number; readonly recordsLost: number; readonly gaps: readonly LostRecordsGap[] };
+  /**
+   * Lost-records markers: their count, the records Xen dropped, and the gaps of the first
+   * {@link MAX_LISTED_GAPS} markers in file order (memory stays bounded); `gapsNotListed` counts the rest.
+   */
+  readonly lost: {
+    readonly markers: number;
+    readonly recordsLost: number;
+    readonly gaps: readonly LostRecordsGap[];
+    readonly gapsNotListed: number;
+  };
   readonly diagnostics: Partial<Record<DiagnosticCode, number>>;
   /** The first few diagnostics of each code, with where and why, in the order they happened. */
   readonly samples: readonly DiagnosticEvent[];
 }
 
 const CLASS_COUNT = EVENT_CLASSES.length;
+/** Gaps {@link TraceStats} lists (a real trace has at most a marker per window; a damaged one may have more). */
+export const MAX_LISTED_GAPS = 10_000;
 const OWN_TSC_MASK = RECORD_FLAGS.inheritedTsc;
 
 /**
@@ -93,7 +103,7 @@ export class StatsCollector {
           const gap = lostRecordsGapOf(batch, r)!;
           this.#lostMarkers++;
           this.#recordsLost += gap.records;
-          this.#gaps.push(gap);
+          if (this.#gaps.length < MAX_LISTED_GAPS) this.#gaps.push(gap);
         }
       }
       this.#records[slot] += end - i;
@@ -152,7 +162,12 @@ export class StatsCollector {
     return {
       records: this.#total,
       pcpus,
-      lost: { markers: this.#lostMarkers, recordsLost: this.#recordsLost, gaps: [...this.#gaps] },
+      lost: {
+        markers: this.#lostMarkers,
+        recordsLost: this.#recordsLost,
+        gaps: [...this.#gaps],
+        gapsNotListed: this.#lostMarkers - this.#gaps.length,
+      },
       diagnostics: { ...diagnostics },
       samples: [...samples],
     };

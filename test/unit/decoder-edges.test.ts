@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { RECORD_FLAGS } from '../../src/core/batch.js';
 import { XenspanError } from '../../src/core/errors.js';
-import { readTraceStats } from '../../src/parse/stats.js';
+import { MAX_LISTED_GAPS, readTraceStats } from '../../src/parse/stats.js';
 import { EV, TraceBuilder, runstateWord } from '../support/trace-builder.js';
 import { fileOrderRows, mergedRows } from '../support/decode.js';
 import { forEachRecordBatch } from '../../src/parse/decode.js';
@@ -120,7 +120,18 @@ describe('lost records', () => {
       markers: 1,
       recordsLost: 77,
       gaps: [{ pcpu: 1, records: 77, fromTsc: 1500n, toTsc: 5000n, domid: 2, vcpu: 3, offset: 12 + 16 }],
+      gapsNotListed: 0,
     });
+  });
+
+  it('are listed up to MAX_LISTED_GAPS by stats, and the rest counted (memory stays bounded)', async () => {
+    const markers = Array.from({ length: MAX_LISTED_GAPS + 5 }, (_, k) => ({ event: EV.lost, tsc: BigInt(100 + k), words: [1, 0, k, 0] }));
+    const stats = await readTraceStats(new TraceBuilder().window(2, markers).bytes());
+    expect(stats.lost.markers).toBe(MAX_LISTED_GAPS + 5);
+    expect(stats.lost.recordsLost).toBe(MAX_LISTED_GAPS + 5);
+    expect(stats.lost.gaps).toHaveLength(MAX_LISTED_GAPS);
+    expect(stats.lost.gaps.at(-1)).toMatchObject({ pcpu: 2, fromTsc: BigInt(MAX_LISTED_GAPS - 1), toTsc: BigInt(100 + MAX_LISTED_GAPS - 1) });
+    expect(stats.lost.gapsNotListed).toBe(5);
   });
 
   it('are gaps on their pCPU, in the library and in stats, even when the marker is short', async () => {
