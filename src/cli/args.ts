@@ -71,7 +71,7 @@ export function parseIdList(text: string, option: string, max: number): number[]
     if (!range) throw new UsageError(`--${option}: "${part}" is not a number or a range like 2-5`);
     const from = Number(range[1]);
     const to = range[2] === undefined ? from : Number(range[2]);
-    if (to > max) throw new UsageError(`--${option}: ${to} is above ${max}, the largest there can be`);
+    if (to > max) throw new UsageError(`--${option}: ${range[2] ?? range[1]} is above ${max}, the largest there can be`);
     if (to < from) throw new UsageError(`--${option}: bad range "${part}"`);
     for (let id = from; id <= to; id++) ids.push(id);
   }

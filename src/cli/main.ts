@@ -5,7 +5,7 @@
  * stack trace.
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { XEN_VERSIONS } from '../core/catalogue/index.js';
 import type { CpuVendor, XenVersion } from '../core/catalogue/index.js';
 import { EVENT_CLASSES } from '../core/classes.js';
@@ -205,12 +205,19 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
   const limit = limitText === undefined ? Infinity : Number(limitText);
   checkWindow(fromNs === undefined ? undefined : [fromNs, fromText!], toNs === undefined ? undefined : [toNs, toText!], 'from', 'to');
   const path = inputOf(args);
+  const window = fromNs !== undefined || toNs !== undefined;
+  // The estimate needs a first pass, which a pipe cannot give: say so before waiting on its writer.
+  if (window && hz === undefined && !isRegularFile(path)) {
+    throw new UsageError('--from and --to need --cpu-hz when the input is a pipe (the frequency cannot be estimated first)');
+  }
   // Opened once: a named pipe opened for a first pass and closed again would break its writer.
   const source = await openSource(path);
-  if (hz === undefined && source.readAt !== undefined) hz = await estimateHz(path, io);
-  if ((fromNs !== undefined || toNs !== undefined) && hz === undefined) {
+  try {
+    if (hz === undefined && source.readAt !== undefined) hz = await estimateHz(path, io);
+    if (window && hz === undefined) throw new UsageError('--from and --to need --cpu-hz (the input gives no estimate of it)');
+  } catch (error) {
     await source.close?.();
-    throw new UsageError('--from and --to need --cpu-hz (the input gives no estimate of it)');
+    throw error;
   }
   const formatter = new DumpFormatter({
     ...(hz === undefined ? {} : { hz }),
@@ -248,6 +255,16 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
 }
 
 const STOP = new Error('limit reached');
+
+/** Whether `path` names a regular file (not `-`, a pipe or a device). */
+function isRegularFile(path: string): boolean {
+  if (path === '-') return false;
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return true; // missing or unreadable: opening it says why
+  }
+}
 
 /**
  * A first pass over a seekable file (its own handle) to estimate the TSC frequency from its scheduler

@@ -5,9 +5,22 @@ import { createWriteStream, existsSync, readFileSync, writeFileSync, mkdtempSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { EV, TraceBuilder, runstateWord } from '../support/trace-builder.js';
+
+// Every input the CLI opens, in order (the real openSource does the work).
+const opened = vi.hoisted(() => [] as string[]);
+vi.mock('../../src/node/index.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../../src/node/index.js')>();
+  return {
+    ...original,
+    openSource: (path: string) => {
+      opened.push(path);
+      return original.openSource(path);
+    },
+  };
+});
 
 const demoPath = fileURLToPath(new URL('../../demo/domain-create-small.xentrace', import.meta.url));
 const bin = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
@@ -246,6 +259,31 @@ describe.skipIf(!existsSync(bin))('the built binary', () => {
       });
       expect(status).toBe(0);
       expect(lines).toBe(63922);
+    },
+    30_000,
+  );
+
+  it.skipIf(process.platform === 'win32' || spawnSync('mkfifo', ['--version']).status !== 0)(
+    'opens a named pipe once, and refuses --from without --cpu-hz on it before opening it',
+    async () => {
+      const fifo = join(mkdtempSync(join(tmpdir(), 'xenspan-fifo-')), 'trace');
+      expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+      opened.length = 0;
+      const writer = createWriteStream(fifo);
+      writer.end(readFileSync(demoPath));
+      const { status, stdout } = await run(['dump', fifo]);
+      expect(status).toBe(0);
+      expect(stdout.trimEnd().split('\n')).toHaveLength(63922);
+      expect(opened).toEqual([fifo]);
+      // A regular file gets a first pass of its own for the frequency estimate.
+      opened.length = 0;
+      expect((await run(['dump', '--limit', '1', demoPath])).status).toBe(0);
+      expect(opened).toEqual([demoPath, demoPath]);
+      opened.length = 0;
+      const refused = await run(['dump', '--from', '1s', fifo]);
+      expect(refused.status).toBe(2);
+      expect(refused.stderr).toBe('xenspan: --from and --to need --cpu-hz when the input is a pipe (the frequency cannot be estimated first)\n');
+      expect(opened).toEqual([]);
     },
     30_000,
   );
