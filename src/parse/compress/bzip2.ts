@@ -123,6 +123,8 @@ export class Bzip2Decompressor {
   private blockMax = 0;
   private streamCrc = 0;
   private blockCrc = 0;
+  /** Compressed offset of the byte where the current block's magic starts (blocks are bit-aligned). */
+  private blockAt = 0;
   /** Bytes available when the table parse last came up short; the next try waits for twice as many. */
   private tablesTried = 0;
 
@@ -306,6 +308,7 @@ export class Bzip2Decompressor {
           const crc = ((this.take(16) << 16) | this.take(16)) >>> 0;
           if (hi === 0x314159 && lo === 0x265359) {
             this.blockCrc = crc;
+            this.blockAt = this.base + (start >>> 3);
             this.tablesTried = 0;
             this.state = STATE_TABLES;
           } else if (hi === 0x177245 && lo === 0x385090) {
@@ -864,11 +867,11 @@ export class Bzip2Decompressor {
   private finishBlock(): void {
     const nblock = this.nblock;
     const tt = this.tt;
-    const blockOffset = this.base + (this.bitPos >>> 3);
+    const blockOffset = this.blockAt;
     if (this.origPtr >= nblock) {
       throw new XenspanError(
         'corrupt_compressed_input',
-        `corrupt bzip2 stream: origPtr ${this.origPtr} outside the block of ${nblock} bytes`,
+        `corrupt bzip2 stream: the block at compressed offset ${blockOffset} has origPtr ${this.origPtr}, outside its ${nblock} bytes`,
         { offset: blockOffset },
       );
     }
@@ -939,7 +942,7 @@ export class Bzip2Decompressor {
     if (computed !== this.blockCrc) {
       throw new XenspanError(
         'corrupt_compressed_input',
-        `corrupt bzip2 stream: block CRC ${hex(this.blockCrc)} != computed ${hex(computed)}`,
+        `corrupt bzip2 stream: the block at compressed offset ${blockOffset} fails its CRC (stored ${hex(this.blockCrc)}, computed ${hex(computed)})`,
         { offset: blockOffset },
       );
     }

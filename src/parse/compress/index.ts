@@ -74,7 +74,9 @@ async function* pushDecompress(
       // Our bzip2 decoder knows the offset of the damage; for fzstd's errors, the piece it was in is known.
       const message =
         error instanceof XenspanError
-          ? `${error.message} (at compressed offset ${error.offset})`
+          ? error.message.includes('compressed offset')
+            ? error.message
+            : `${error.message} (at compressed offset ${error.offset})`
           : `corrupt ${compression} input near compressed offset ${offset}: ${(error as Error).message}`;
       const at = error instanceof XenspanError ? (error.offset ?? offset) : offset;
       throw new XenspanError('corrupt_compressed_input', message, { offset: at, cause: error });
