@@ -79,6 +79,18 @@ describe('compressed input', () => {
     expect((error as XenspanError).offset).toBe(4);
   });
 
+  it('gzip: damage inside a member says its records may be wrong; a cut does not', async () => {
+    const gz = gzipSync(demo);
+    const flipped = gz.slice();
+    flipped[5000]! ^= 0x10;
+    const damaged = await readTraceStats(flipped);
+    expect(damaged.samples.find((s) => s.code === 'compressed_input_damaged')!.message).toMatch(/may be wrong/);
+    const cut = await readTraceStats(gz.subarray(0, gz.length >>> 1));
+    const message = cut.samples.find((s) => s.code === 'compressed_input_damaged')!.message;
+    expect(message).toContain('corrupt gzip input');
+    expect(message).not.toMatch(/may be wrong/);
+  });
+
   it('gzip of a whole real trace (multi-chunk) equals the plain file', async () => {
     const gz = gzipSync(demo);
     expect(await digest(gz)).toEqual({ ...(await digest(demo)), compression: 'gzip', merge: 'stream' });

@@ -145,9 +145,15 @@ async function* gunzipChunks(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<
       next = await reader.read();
     } catch (error) {
       if (error instanceof XenspanError) throw error;
-      throw new XenspanError('corrupt_compressed_input', `corrupt gzip input: ${(error as Error).message}`, {
-        cause: error,
-      });
+      const message = (error as Error).message;
+      // gzip checks a member's bytes only at its end: unless the input was merely cut, what this member
+      // decoded before the error may be wrong.
+      const cut = /end of (file|stream|input|data)|truncat/i.test(message);
+      throw new XenspanError(
+        'corrupt_compressed_input',
+        `corrupt gzip input: ${message}${cut ? '' : ' (gzip checks a member only at its end: its records may be wrong)'}`,
+        { cause: error },
+      );
     }
     if (next.done) return;
     if (next.value !== undefined && next.value.length > 0) yield next.value;
