@@ -36,6 +36,17 @@ function concat(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** A zstd frame holding `data` (at most 128 KiB) as one raw block: single segment, 4-byte content size, no checksum. */
+function rawFrame(data: Uint8Array): Uint8Array {
+  const header = Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0xa0, ...u32le(data.length));
+  const block = (data.length << 3) | 1; // raw (type 0), last
+  return concat(header, Uint8Array.of(block & 0xff, (block >> 8) & 0xff, (block >> 16) & 0xff), data);
+}
+
+function u32le(value: number): number[] {
+  return [value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24];
+}
+
 function withByteFlipped(bytes: Uint8Array, at: number): Uint8Array {
   const copy = bytes.slice();
   copy[at]! ^= 0x40;
@@ -203,6 +214,52 @@ describe('zstd content checksum', () => {
     expect(records).toBe(first + second);
     expect(diagnostics.counts.compressed_input_damaged).toBe(1);
     expect(diagnostics.samples.find((s) => s.code === 'compressed_input_damaged')!.message).toContain('content checksum');
+  });
+
+  it('without onDamage, an earlier mismatch is not hidden by the error that ends the stream', async () => {
+    const badAbc = withByteFlipped(ABC, ABC.length - 1);
+    const { bytes, error } = await unzstd(concat(badAbc, ABC, hex('00000000')));
+    expect(bytes).toEqual(new TextEncoder().encode('abcabc'));
+    expect(error).toMatchObject({ code: 'corrupt_compressed_input', offset: 0 });
+    expect((error as Error).message).toMatch(/fails its content checksum .*; then corrupt zstd input: no zstd frame starts here/);
+  });
+
+  it('a frame whose content fzstd cannot decode is reported and skipped; the next frame still decodes', async () => {
+    const broken = withByteFlipped(withChecksum, 20); // inside the first block: fzstd says "invalid zstd data"
+    const reports: XenspanError[] = [];
+    const out: Uint8Array[] = [];
+    for await (const chunk of decompressChunks(toAsync(chunked(concat(broken, withoutChecksum), [4093])), 'zstd', { onDamage: (e) => reports.push(e) })) {
+      out.push(chunk);
+    }
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ code: 'corrupt_compressed_input', offset: 0 });
+    expect(reports[0]!.message).toMatch(/the frame at compressed offset 0 is corrupt \(.+\): the rest of its records are lost/);
+    expectSameBytes(concat(...out), demo.subarray(0, 72908));
+    // Records: the trace then starts inside a window (a raw-block frame of bytes 1000–60000 of the demo);
+    // the damage reported first says why, so the bytes up to the next window are skipped, not refused.
+    const tail = rawFrame(demo.subarray(1000, 60_000));
+    const diagnostics = new Diagnostics();
+    let records = 0;
+    await forEachRecordBatch(concat(broken, tail), (batch) => (records += batch.length), { diagnostics });
+    expect(records).toBeGreaterThan(1000);
+    expect(diagnostics.counts.compressed_input_damaged).toBe(1);
+    expect(diagnostics.counts.not_a_window).toBe(1);
+    // The same bytes undamaged are one clear error: they are not a trace.
+    await expect(forEachRecordBatch(tail, () => undefined)).rejects.toMatchObject({ code: 'not_xentrace' });
+  });
+
+  it("a frame whose header's content size disagrees with what it decodes to is reported", async () => {
+    // A 4-byte content size, and a single segment (no window descriptor): the size is bytes 5–8.
+    expect([withChecksum[4]! >> 6, (withChecksum[4]! >> 5) & 1]).toEqual([2, 1]);
+    const reports: XenspanError[] = [];
+    const out: Uint8Array[] = [];
+    for await (const chunk of decompressChunks(toAsync([withByteFlipped(withChecksum, 7)]), 'zstd', { onDamage: (e) => reports.push(e) })) {
+      out.push(chunk);
+    }
+    expectSameBytes(concat(...out), demo.subarray(0, 305136));
+    expect(reports.map((r) => r.message)).toEqual([
+      `corrupt zstd input: the frame at compressed offset 0 says it holds ${305136 ^ (0x40 << 16)} bytes but decodes to 305136: its records may be wrong`,
+    ]);
   });
 
   it('structural damage is still one clear error: a cut frame, a bad magic, a reserved block type', async () => {

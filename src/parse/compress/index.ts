@@ -98,9 +98,13 @@ async function* pushDecompress(
     push(new Uint8Array(0), true);
   } catch (error) {
     // What the push that failed (junk after the last stream, a corrupt block) decoded before failing
-    // still goes out, before the error.
+    // still goes out, before the error; damage met earlier is not hidden by it.
     yield* ready;
-    throw error;
+    if (damage === undefined || !(error instanceof XenspanError)) throw error;
+    throw new XenspanError('corrupt_compressed_input', `${damage.message}; then ${error.message}`, {
+      ...(damage.offset === undefined ? {} : { offset: damage.offset }),
+      cause: error,
+    });
   }
   yield* ready;
   if (damage !== undefined) throw damage;

@@ -42,15 +42,18 @@ function hex32(value: number): string {
 
 /**
  * A push decompressor for zstd streams (concatenated and skippable frames included) that verifies content
- * checksums. A mismatch goes to `ondamage` once the frame's output has gone to `ondata` (nothing emitted is
- * taken back), and decoding goes on with the next frame. Structural damage throws `corrupt_compressed_input`
- * with its offset.
+ * checksums. Damage confined to one frame goes to `ondamage` and decoding goes on with the next frame: a
+ * checksum mismatch once the frame's output has gone to `ondata` (nothing emitted is taken back), corrupt
+ * content (fzstd fails) with the rest of that frame skipped. Damage to the frame structure itself, which
+ * leaves no way to find the next frame, throws `corrupt_compressed_input` with its offset.
  */
 export class ZstdDecompressor {
   readonly #ondata: (chunk: Uint8Array) => void;
   readonly #ondamage: (error: XenspanError) => void;
-  /** The fzstd decoder of the frame being read; undefined between frames. */
+  /** The fzstd decoder of the frame being read; undefined between frames and in a frame being skipped. */
   #decoder: Decompress | undefined;
+  /** Inside a frame (walked, whether decoded or skipped). */
+  #inFrame = false;
   readonly #hash = new Xxh64();
   /** Compressed offset of the next byte to walk. */
   #offset = 0;
@@ -59,9 +62,16 @@ export class ZstdDecompressor {
   #phase: Phase = MAGIC;
   /** Bytes the current phase still takes. */
   #remaining = 4;
-  readonly #field = new Uint8Array(4);
+  /** The field being collected: a magic, a block header, a checksum, or the frame header's rest (13 bytes at most). */
+  readonly #field = new Uint8Array(13);
   #fieldLength = 0;
   #checksummed = false;
+  /** The frame's content size from its header (−1 when absent), and the bytes it has decoded to. */
+  #contentSize = -1;
+  #decodedBytes = 0;
+  /** Where the content size sits in the header's rest, and its width in bytes (0: absent). */
+  #contentSizeAt = 0;
+  #contentSizeBytes = 0;
   #lastBlock = false;
 
   constructor(ondata: (chunk: Uint8Array) => void, ondamage: (error: XenspanError) => void) {
@@ -72,13 +82,20 @@ export class ZstdDecompressor {
   push(chunk: Uint8Array, final = false): void {
     let at = 0;
     while (at < chunk.length) {
-      if (this.#decoder === undefined) this.#startFrame();
+      if (!this.#inFrame) this.#startFrame();
       const { end, frameEnded } = this.#walk(chunk, at);
-      this.#decoder!.push(chunk.subarray(at, end), frameEnded);
+      const decoder = this.#decoder;
+      if (decoder !== undefined) {
+        try {
+          decoder.push(chunk.subarray(at, end), frameEnded);
+        } catch (error) {
+          this.#skipFrame(error);
+        }
+      }
       at = end;
       if (frameEnded) this.#endFrame();
     }
-    if (final && this.#decoder !== undefined) {
+    if (final && this.#inFrame) {
       throw new XenspanError(
         'corrupt_compressed_input',
         `corrupt zstd input: it ends inside the frame at compressed offset ${this.#frameOffset}`,
@@ -88,31 +105,59 @@ export class ZstdDecompressor {
   }
 
   #startFrame(): void {
+    this.#inFrame = true;
     this.#frameOffset = this.#offset;
     this.#checksummed = false;
+    this.#contentSize = -1;
+    this.#decodedBytes = 0;
     this.#hash.reset();
     this.#decoder = new Decompress((data) => {
+      this.#decodedBytes += data.length;
       if (this.#checksummed) this.#hash.update(data);
       if (data.length > 0) this.#ondata(data);
     });
   }
 
-  /** Checks the ended frame's checksum. */
-  #endFrame(): void {
+  /** The frame's content is corrupt: reported, and its remaining bytes are walked past, not decoded. */
+  #skipFrame(error: unknown): void {
     this.#decoder = undefined;
-    if (!this.#checksummed) return;
-    const stored = readU32(this.#field);
-    const computed = this.#hash.digest().lo;
-    if (computed === stored) return;
     this.#ondamage(
       new XenspanError(
         'corrupt_compressed_input',
-        `corrupt zstd input: the frame at compressed offset ${this.#frameOffset} fails its content checksum ` +
-          `(stored ${hex32(stored)}, computed ${hex32(computed)}): records decoded from it may be wrong`,
-        { offset: this.#frameOffset },
+        `corrupt zstd input: the frame at compressed offset ${this.#frameOffset} is corrupt (${(error as Error).message}): ` +
+          'the rest of its records are lost',
+        { offset: this.#frameOffset, cause: error },
       ),
     );
   }
+
+  /** Checks the ended frame's checksum (unless the frame was skipped). */
+  #endFrame(): void {
+    const decoded = this.#decoder !== undefined;
+    this.#decoder = undefined;
+    this.#inFrame = false;
+    if (!decoded) return;
+    const frame = `the frame at compressed offset ${this.#frameOffset}`;
+    if (this.#checksummed) {
+      const stored = readU32(this.#field);
+      const computed = this.#hash.digest().lo;
+      if (computed !== stored) {
+        this.#damaged(
+          `${frame} fails its content checksum (stored ${hex32(stored)}, computed ${hex32(computed)}): records decoded from it may be wrong`,
+        );
+        return;
+      }
+    }
+    // fzstd does not compare the header's content size with what it decoded; zstd itself refuses a mismatch.
+    if (this.#contentSize >= 0 && this.#contentSize !== this.#decodedBytes) {
+      this.#damaged(`${frame} says it holds ${this.#contentSize} bytes but decodes to ${this.#decodedBytes}: its records may be wrong`);
+    }
+  }
+
+  #damaged(what: string): void {
+    this.#ondamage(new XenspanError('corrupt_compressed_input', `corrupt zstd input: ${what}`, { offset: this.#frameOffset }));
+  }
+
 
   /** Walks chunk[at, …) until the current frame ends or the chunk does. */
   #walk(chunk: Uint8Array, at: number): { end: number; frameEnded: boolean } {
@@ -132,7 +177,7 @@ export class ZstdDecompressor {
 
   #collecting(): boolean {
     const phase = this.#phase;
-    return phase === MAGIC || phase === DESCRIPTOR || phase === BLOCK_HEADER || phase === CHECKSUM || phase === SKIPPABLE_SIZE;
+    return phase !== BLOCK_CONTENT && phase !== SKIPPABLE_CONTENT;
   }
 
   /** Moves past a finished phase (and any empty ones after it); true when that ends the frame. */
@@ -160,10 +205,13 @@ export class ZstdDecompressor {
           this.#checksummed = ((descriptor >> 2) & 1) === 1;
           const windowBytes = singleSegment === 1 ? 0 : 1;
           const contentSizeBytes = contentSizeFlag === 0 ? singleSegment : 1 << contentSizeFlag;
-          this.#enter(HEADER_REST, windowBytes + DICTIONARY_ID_BYTES[descriptor & 3]! + contentSizeBytes);
+          this.#contentSizeAt = windowBytes + DICTIONARY_ID_BYTES[descriptor & 3]!;
+          this.#contentSizeBytes = contentSizeBytes;
+          this.#enter(HEADER_REST, this.#contentSizeAt + contentSizeBytes);
           break;
         }
         case HEADER_REST:
+          this.#contentSize = this.#readContentSize();
           this.#enter(BLOCK_HEADER, 3);
           break;
         case BLOCK_HEADER: {
@@ -195,6 +243,15 @@ export class ZstdDecompressor {
       }
       if (this.#remaining > 0) return false;
     }
+  }
+
+  /** The content size field (little-endian; a 2-byte one counts from 256), or −1 when the header has none. */
+  #readContentSize(): number {
+    const bytes = this.#contentSizeBytes;
+    if (bytes === 0) return -1;
+    let value = 0;
+    for (let i = bytes - 1; i >= 0; i--) value = value * 256 + this.#field[this.#contentSizeAt + i]!;
+    return bytes === 2 ? value + 256 : value;
   }
 
   #enter(phase: Phase, length: number): void {
