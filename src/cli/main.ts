@@ -207,7 +207,7 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
   const path = inputOf(args);
   const window = fromNs !== undefined || toNs !== undefined;
   // The estimate needs a first pass, which a pipe cannot give: say so before waiting on its writer.
-  if (window && hz === undefined && !isRegularFile(path)) {
+  if (window && hz === undefined && isPipe(path)) {
     throw new UsageError('--from and --to need --cpu-hz when the input is a pipe (the frequency cannot be estimated first)');
   }
   // Opened once: a named pipe opened for a first pass and closed again would break its writer.
@@ -256,13 +256,14 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
 
 const STOP = new Error('limit reached');
 
-/** Whether `path` names a regular file (not `-`, a pipe or a device). */
-function isRegularFile(path: string): boolean {
-  if (path === '-') return false;
+/** Whether `path` is read once from start to end: `-`, a named pipe, a socket or a character device. */
+function isPipe(path: string): boolean {
+  if (path === '-') return true;
   try {
-    return statSync(path).isFile();
+    const stat = statSync(path);
+    return stat.isFIFO() || stat.isSocket() || stat.isCharacterDevice();
   } catch {
-    return true; // missing or unreadable: opening it says why
+    return false; // missing or unreadable: opening it says why
   }
 }
 

@@ -119,7 +119,7 @@ export class RecordScanner {
   end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    if (!this.#started && this.#fill > 0 && !this.#damagedBeforeStart()) this.#notXentrace();
+    if (!this.#started && this.#fill > 0) this.#notXentrace();
     if (this.#skipFrom >= 0) this.#reportSkip(this.#base + this.#fill);
     if (this.#windowLeft > 0 || this.#fill > 0) {
       const missing = this.#windowLeft > 0 ? this.#windowLeft - this.#fill : 12 - this.#fill;
@@ -168,7 +168,7 @@ export class RecordScanner {
         // A CPU_CHANGE header is due: [0x2001f003, pcpu, window bytes].
         if (w + 3 > nWords) break;
         if (words[w] !== CPU_CHANGE_HEADER || !this.#plausibleWindow(words[w + 1], words[w + 2], base + w * 4)) {
-          if (!this.#started && !this.#damagedBeforeStart()) this.#notXentrace();
+          if (!this.#started) this.#notXentrace();
           if (this.#skipFrom < 0) this.#skipFrom = base + w * 4;
           // The next window header may sit at any byte (a file spliced at an odd offset): look for its
           // bytes, not only for aligned words.
@@ -279,15 +279,6 @@ export class RecordScanner {
       { offset: from },
       () => `expected a CPU_CHANGE window header at ${formatOffset(from)}; skipped ${to - from} bytes to the next one`,
     );
-  }
-
-  /**
-   * Whether the input was reported damaged before any window (a compressed input whose first frame was
-   * lost): the bytes then start inside the trace, so they are skipped to the first window header, not
-   * refused as not a trace.
-   */
-  #damagedBeforeStart(): boolean {
-    return (this.#diagnostics.counts.compressed_input_damaged ?? 0) > 0;
   }
 
   #notXentrace(): never {

@@ -284,6 +284,10 @@ describe.skipIf(!existsSync(bin))('the built binary', () => {
       expect(refused.status).toBe(2);
       expect(refused.stderr).toBe('xenspan: --from and --to need --cpu-hz when the input is a pipe (the frequency cannot be estimated first)\n');
       expect(opened).toEqual([]);
+      // A directory is no pipe: opening it says what is wrong.
+      const directory = await run(['dump', '--from', '1s', tmpdir()]);
+      expect(directory.status).toBe(1);
+      expect(directory.stderr).not.toContain('pipe');
     },
     30_000,
   );

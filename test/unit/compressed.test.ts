@@ -91,6 +91,17 @@ describe('compressed input', () => {
     expect(message).not.toMatch(/may be wrong/);
   });
 
+  it('gzip: junk after a good member is damage, but does not put the member in doubt', async () => {
+    const gz = gzipSync(demo);
+    const trailing = new Uint8Array(gz.length + 8);
+    trailing.set(gz);
+    trailing.set(new TextEncoder().encode('garbage\n'), gz.length);
+    const stats = await readTraceStats(trailing);
+    const message = stats.samples.find((s) => s.code === 'compressed_input_damaged')!.message;
+    expect(message).toContain('corrupt gzip input');
+    expect(message).not.toMatch(/may be wrong/);
+  });
+
   it('gzip of a whole real trace (multi-chunk) equals the plain file', async () => {
     const gz = gzipSync(demo);
     expect(await digest(gz)).toEqual({ ...(await digest(demo)), compression: 'gzip', merge: 'stream' });

@@ -224,28 +224,56 @@ describe('zstd content checksum', () => {
     expect((error as Error).message).toMatch(/fails its content checksum .*; then corrupt zstd input: no zstd frame starts here/);
   });
 
-  it('a frame whose content fzstd cannot decode is reported and skipped; the next frame still decodes', async () => {
+  it('a frame that cannot be decoded ends the stream with its offset; the frames before it are kept', async () => {
     const broken = withByteFlipped(withChecksum, 20); // inside the first block: fzstd says "invalid zstd data"
-    const reports: XenspanError[] = [];
-    const out: Uint8Array[] = [];
-    for await (const chunk of decompressChunks(toAsync(chunked(concat(broken, withoutChecksum), [4093])), 'zstd', { onDamage: (e) => reports.push(e) })) {
-      out.push(chunk);
-    }
-    expect(reports).toHaveLength(1);
-    expect(reports[0]).toMatchObject({ code: 'corrupt_compressed_input', offset: 0 });
-    expect(reports[0]!.message).toMatch(/the frame at compressed offset 0 is corrupt \(.+\): the rest of its records are lost/);
-    expectSameBytes(concat(...out), demo.subarray(0, 72908));
-    // Records: the trace then starts inside a window (a raw-block frame of bytes 1000–60000 of the demo);
-    // the damage reported first says why, so the bytes up to the next window are skipped, not refused.
-    const tail = rawFrame(demo.subarray(1000, 60_000));
+    const { bytes, error } = await unzstd(concat(withoutChecksum, broken, ABC), [4093]);
+    expectSameBytes(bytes, demo.subarray(0, 72908));
+    expect(error).toMatchObject({ code: 'corrupt_compressed_input', offset: withoutChecksum.length });
+    expect((error as Error).message).toMatch(
+      new RegExp(`^corrupt zstd input: the frame at compressed offset ${withoutChecksum.length} cannot be decoded \\(.+\\)$`),
+    );
+    // As records: the first frame's, and the damage as a diagnostic.
     const diagnostics = new Diagnostics();
     let records = 0;
-    await forEachRecordBatch(concat(broken, tail), (batch) => (records += batch.length), { diagnostics });
-    expect(records).toBeGreaterThan(1000);
-    expect(diagnostics.counts.compressed_input_damaged).toBe(1);
-    expect(diagnostics.counts.not_a_window).toBe(1);
-    // The same bytes undamaged are one clear error: they are not a trace.
-    await expect(forEachRecordBatch(tail, () => undefined)).rejects.toMatchObject({ code: 'not_xentrace' });
+    await forEachRecordBatch(concat(withoutChecksum, broken), (batch) => (records += batch.length), { diagnostics });
+    expect(records).toBe((await readTraceStats(withoutChecksum)).records);
+    expect(diagnostics.counts).toEqual({ compressed_input_damaged: 1 });
+  });
+
+  it('an error that ends the stream after a mismatch keeps its own code', async () => {
+    const badAbc = withByteFlipped(ABC, ABC.length - 1);
+    async function* failingSource(): AsyncGenerator<Uint8Array> {
+      yield badAbc;
+      throw new XenspanError('io_failed', 'cannot read trace.zst: EIO');
+    }
+    const out: Uint8Array[] = [];
+    const error = await (async () => {
+      for await (const chunk of decompressChunks(failingSource(), 'zstd')) out.push(chunk);
+    })().catch((e: unknown) => e);
+    expect(concat(...out)).toEqual(new TextEncoder().encode('abc'));
+    expect(error).toMatchObject({ code: 'io_failed', offset: 0 });
+    expect((error as Error).message).toMatch(/fails its content checksum .*; then cannot read trace\.zst: EIO$/);
+  });
+
+  it('damage does not turn bytes that are not a trace into an empty trace', async () => {
+    // 'abc' with a bad checksum, and the same bytes after a good frame: still not a xentrace file.
+    const badAbc = withByteFlipped(ABC, ABC.length - 1);
+    await expect(forEachRecordBatch(badAbc, () => undefined)).rejects.toMatchObject({ code: 'not_xentrace' });
+    await expect(readTraceStats(concat(ABC, badAbc))).rejects.toMatchObject({ code: 'not_xentrace' });
+    await expect(forEachRecordBatch(rawFrame(demo.subarray(1000, 60_000)), () => undefined)).rejects.toMatchObject({ code: 'not_xentrace' });
+  });
+
+  it("a frame asking for a window over zstd's 128 MiB limit is refused before fzstd allocates it", async () => {
+    // An empty frame (one empty raw block) whose window descriptor is 0x88: 2^(10+17) = 128 MiB, allowed;
+    // 0x89 asks for 2^27 + 2^27/8 = 144 MiB.
+    const frame = (descriptor: number) => Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0x00, descriptor, 0x01, 0x00, 0x00);
+    const allowed = await unzstd(frame(0x88));
+    expect(allowed).toEqual({ bytes: new Uint8Array(0) });
+    const refused = await unzstd(frame(0x89));
+    expect(refused.error).toMatchObject({ code: 'corrupt_compressed_input', offset: 0 });
+    expect((refused.error as Error).message).toBe(
+      `corrupt zstd input: the frame at compressed offset 0 asks for a ${2 ** 27 + 2 ** 24}-byte window, over zstd's limit of ${2 ** 27}`,
+    );
   });
 
   it("a frame whose header's content size disagrees with what it decodes to is reported", async () => {

@@ -101,7 +101,8 @@ async function* pushDecompress(
     // still goes out, before the error; damage met earlier is not hidden by it.
     yield* ready;
     if (damage === undefined || !(error instanceof XenspanError)) throw error;
-    throw new XenspanError('corrupt_compressed_input', `${damage.message}; then ${error.message}`, {
+    // The error that ends the stream keeps its code (a read failure stays one).
+    throw new XenspanError(error.code, `${damage.message}; then ${error.message}`, {
       ...(damage.offset === undefined ? {} : { offset: damage.offset }),
       cause: error,
     });
@@ -150,12 +151,12 @@ async function* gunzipChunks(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<
     } catch (error) {
       if (error instanceof XenspanError) throw error;
       const message = (error as Error).message;
-      // gzip checks a member's bytes only at its end: unless the input was merely cut, what this member
-      // decoded before the error may be wrong.
-      const cut = /end of (file|stream|input|data)|truncat/i.test(message);
+      // gzip checks a member's bytes only at its end: after a failed check or undecodable data (not a cut,
+      // nor junk where a next member would start), what this member decoded before the error may be wrong.
+      const suspect = /data check|invalid/i.test(message);
       throw new XenspanError(
         'corrupt_compressed_input',
-        `corrupt gzip input: ${message}${cut ? '' : ' (gzip checks a member only at its end: its records may be wrong)'}`,
+        `corrupt gzip input: ${message}${suspect ? ' (gzip checks a member only at its end: its records may be wrong)' : ''}`,
         { cause: error },
       );
     }

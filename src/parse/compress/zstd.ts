@@ -20,6 +20,8 @@ const SKIPPABLE_MAGIC = 0x184d2a50;
 const BLOCK_RLE = 1;
 const BLOCK_RESERVED = 3;
 const DICTIONARY_ID_BYTES = [0, 1, 2, 4] as const;
+/** zstd's default limit on a frame's window (ZSTD_WINDOWLOG_LIMIT_DEFAULT, 2^27 bytes). */
+const MAX_WINDOW_BYTES = 2 ** 27;
 
 // Where the walk is inside a frame. Fields are collected into `field`; content is only counted past.
 const MAGIC = 0;
@@ -42,15 +44,14 @@ function hex32(value: number): string {
 
 /**
  * A push decompressor for zstd streams (concatenated and skippable frames included) that verifies content
- * checksums. Damage confined to one frame goes to `ondamage` and decoding goes on with the next frame: a
- * checksum mismatch once the frame's output has gone to `ondata` (nothing emitted is taken back), corrupt
- * content (fzstd fails) with the rest of that frame skipped. Damage to the frame structure itself, which
- * leaves no way to find the next frame, throws `corrupt_compressed_input` with its offset.
+ * checksums and content sizes. A mismatch goes to `ondamage` once the frame's output has gone to `ondata`
+ * (nothing emitted is taken back), and decoding goes on with the next frame. A frame that cannot be
+ * decoded, or whose structure is broken, throws `corrupt_compressed_input` with the frame's offset.
  */
 export class ZstdDecompressor {
   readonly #ondata: (chunk: Uint8Array) => void;
   readonly #ondamage: (error: XenspanError) => void;
-  /** The fzstd decoder of the frame being read; undefined between frames and in a frame being skipped. */
+  /** The fzstd decoder of the frame being read; undefined between frames. */
   #decoder: Decompress | undefined;
   /** Inside a frame (walked, whether decoded or skipped). */
   #inFrame = false;
@@ -72,6 +73,7 @@ export class ZstdDecompressor {
   /** Where the content size sits in the header's rest, and its width in bytes (0: absent). */
   #contentSizeAt = 0;
   #contentSizeBytes = 0;
+  #dictionaryIdFlag = 0;
   #lastBlock = false;
 
   constructor(ondata: (chunk: Uint8Array) => void, ondamage: (error: XenspanError) => void) {
@@ -89,7 +91,7 @@ export class ZstdDecompressor {
         try {
           decoder.push(chunk.subarray(at, end), frameEnded);
         } catch (error) {
-          this.#skipFrame(error);
+          throw this.#corrupt(error);
         }
       }
       at = end;
@@ -118,25 +120,22 @@ export class ZstdDecompressor {
     });
   }
 
-  /** The frame's content is corrupt: reported, and its remaining bytes are walked past, not decoded. */
-  #skipFrame(error: unknown): void {
-    this.#decoder = undefined;
-    this.#ondamage(
-      new XenspanError(
-        'corrupt_compressed_input',
-        `corrupt zstd input: the frame at compressed offset ${this.#frameOffset} is corrupt (${(error as Error).message}): ` +
-          'the rest of its records are lost',
-        { offset: this.#frameOffset, cause: error },
-      ),
+  /**
+   * fzstd failed inside the frame: the stream ends here. (Skipping to the next frame would leave the trace
+   * resuming at an unknown point inside a window, with every later offset wrong.)
+   */
+  #corrupt(error: unknown): XenspanError {
+    return new XenspanError(
+      'corrupt_compressed_input',
+      `corrupt zstd input: the frame at compressed offset ${this.#frameOffset} cannot be decoded (${(error as Error).message})`,
+      { offset: this.#frameOffset, cause: error },
     );
   }
 
-  /** Checks the ended frame's checksum (unless the frame was skipped). */
+  /** Checks the ended frame's checksum and content size (a skippable frame has neither). */
   #endFrame(): void {
-    const decoded = this.#decoder !== undefined;
     this.#decoder = undefined;
     this.#inFrame = false;
-    if (!decoded) return;
     const frame = `the frame at compressed offset ${this.#frameOffset}`;
     if (this.#checksummed) {
       const stored = readU32(this.#field);
@@ -205,6 +204,7 @@ export class ZstdDecompressor {
           this.#checksummed = ((descriptor >> 2) & 1) === 1;
           const windowBytes = singleSegment === 1 ? 0 : 1;
           const contentSizeBytes = contentSizeFlag === 0 ? singleSegment : 1 << contentSizeFlag;
+          this.#dictionaryIdFlag = descriptor & 3;
           this.#contentSizeAt = windowBytes + DICTIONARY_ID_BYTES[descriptor & 3]!;
           this.#contentSizeBytes = contentSizeBytes;
           this.#enter(HEADER_REST, this.#contentSizeAt + contentSizeBytes);
@@ -212,6 +212,7 @@ export class ZstdDecompressor {
         }
         case HEADER_REST:
           this.#contentSize = this.#readContentSize();
+          this.#checkWindow();
           this.#enter(BLOCK_HEADER, 3);
           break;
         case BLOCK_HEADER: {
@@ -242,6 +243,27 @@ export class ZstdDecompressor {
           return this.#frameDone();
       }
       if (this.#remaining > 0) return false;
+    }
+  }
+
+  /**
+   * Refuses a frame whose window (what fzstd allocates) is over zstd's default limit of 128 MiB, as zstd
+   * does: a damaged window descriptor would otherwise cost gigabytes.
+   */
+  #checkWindow(): void {
+    // A single-segment frame's window is its content size; otherwise the descriptor is the header rest's first byte.
+    let window = this.#contentSize;
+    if (this.#contentSizeAt > DICTIONARY_ID_BYTES[this.#dictionaryIdFlag]!) {
+      const descriptor = this.#field[0]!;
+      const base = 2 ** (10 + (descriptor >> 3));
+      window = base + (base / 8) * (descriptor & 7);
+    }
+    if (window > MAX_WINDOW_BYTES) {
+      throw new XenspanError(
+        'corrupt_compressed_input',
+        `corrupt zstd input: the frame at compressed offset ${this.#frameOffset} asks for a ${window}-byte window, over zstd's limit of ${MAX_WINDOW_BYTES}`,
+        { offset: this.#frameOffset },
+      );
     }
   }
 
