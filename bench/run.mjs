@@ -126,6 +126,24 @@ for (const merge of ['exact', 'stream']) {
   row(merged.label, size, merged.result, merged.seconds);
 }
 
+// Compressed input streams through the decompressor (fzstd, with our content-checksum check): one run each.
+const zst = join(shared, 'bench-large.xentrace.zst');
+if (existsSync(zst) && !args.includes('--trace')) {
+  console.log(`from ${zst} (${(statSync(zst).size / 1e6).toFixed(1)} MB; MB/s of the decompressed bytes):`);
+  const scanZst = await timeIt('decode, file order, from the .zst', 1, async () => {
+    let n = 0;
+    await forEachRecordInFileOrder(await fileSource(zst), (batch) => (n += batch.length));
+    return n;
+  });
+  row(scanZst.label, size, scanZst.result, scanZst.seconds);
+  const mergeZst = await timeIt('decode + merge (stream), from the .zst', 1, async () => {
+    let n = 0;
+    await forEachRecordBatch(await fileSource(zst), (batch) => (n += batch.length));
+    return n;
+  });
+  row(mergeZst.label, size, mergeZst.result, mergeZst.seconds);
+}
+
 console.log('\nwhole process (cold start, file from page cache):');
 const cli = join(root, 'bench', 'measure-cli.mjs');
 const ours = runProcess(process.execPath, [cli, 'stats', trace]);
