@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { XenspanError } from '../../src/core/errors.js';
 import { Bzip2Decompressor, isBzip2 } from '../../src/parse/compress/bzip2.js';
+import { concatBytes } from '../support/bytes.js';
 
 const FIXTURES = new URL('../fixtures/bzip2/', import.meta.url);
 const hasBzip2 = (() => {
@@ -94,15 +95,6 @@ function repeat(byte: number, length: number): Uint8Array {
   return new Uint8Array(length).fill(byte);
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
 
 interface Fixture {
   /** The original bytes. */
@@ -112,7 +104,7 @@ interface Fixture {
 }
 
 function fixture(streams: Fixture['streams']): Fixture {
-  return { plain: concat(streams.map((s) => s.plain)), streams };
+  return { plain: concatBytes(streams.map((s) => s.plain)), streams };
 }
 
 const INPUTS: Record<string, Fixture> = {
@@ -121,7 +113,7 @@ const INPUTS: Record<string, Fixture> = {
   runs: fixture([{ plain: runs(), level: 9 }]),
   random: fixture([{ plain: randomBytes(40_000, 1), level: 9 }]),
   // > 100 kB at level 1: several blocks; half text, half binary records.
-  multiblock: fixture([{ plain: concat([words(150_000, 2), traceLike(150_000, 3)]), level: 1 }]),
+  multiblock: fixture([{ plain: concatBytes([words(150_000, 2), traceLike(150_000, 3)]), level: 1 }]),
   concat: fixture([
     { plain: words(20_000, 7), level: 9 },
     { plain: traceLike(30_000, 8), level: 3 },
@@ -155,7 +147,7 @@ function decode(input: Uint8Array, size: () => number = () => input.length, fina
   }
   if (finalSeparately || input.length === 0) decoder.push(new Uint8Array(0), true);
   // Concatenating only at the end also checks that handed-over chunks are never reused.
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 /** Index of the first difference, or -1 when equal (cheaper and clearer than toEqual on megabytes). */
@@ -225,7 +217,7 @@ describe('isBzip2', () => {
 describe('Bzip2Decompressor on fixtures made by bzip2', () => {
   it.skipIf(!hasBzip2)('the committed fixtures are the documented inputs (needs bzip2 installed)', () => {
     for (const [name, input] of Object.entries(INPUTS)) {
-      const made = concat(input.streams.map((s) => compressWithCli(s.plain, s.level)));
+      const made = concatBytes(input.streams.map((s) => compressWithCli(s.plain, s.level)));
       expect(firstDifference(readFixture(name), made), name).toBe(-1);
     }
   });
@@ -265,7 +257,7 @@ describe('Bzip2Decompressor on fixtures made by bzip2', () => {
         const decoder = new Bzip2Decompressor((chunk) => parts.push(chunk));
         decoder.push(bytes.subarray(0, cut));
         decoder.push(bytes.subarray(cut), true);
-        const out = concat(parts);
+        const out = concatBytes(parts);
         if (firstDifference(out, plain) !== -1) expect.fail(`${name} split at ${cut}`);
       }
     }
@@ -287,8 +279,8 @@ describe('Bzip2Decompressor on fixtures made by bzip2', () => {
     const plain = INPUTS.multiblock!.plain;
     const bytes = readFixture('multiblock');
     // The same stream four times over, as one push of several hundred kB.
-    const four = concat([bytes, bytes, bytes, bytes]);
-    expectSame(decode(four), concat([plain, plain, plain, plain]));
+    const four = concatBytes([bytes, bytes, bytes, bytes]);
+    expectSame(decode(four), concatBytes([plain, plain, plain, plain]));
   });
 
   it('hands decoded bytes over during push, as soon as a block is complete', () => {
@@ -320,7 +312,7 @@ describe.skipIf(!hasBzip2)('round trip with the bzip2 CLI (needs bzip2 installed
       }
       return out;
     },
-    mixed: (length, seed) => concat([traceLike(length >>> 1, seed), words(length - (length >>> 1), seed + 1)]),
+    mixed: (length, seed) => concatBytes([traceLike(length >>> 1, seed), words(length - (length >>> 1), seed + 1)]),
   };
   const names = Object.keys(kinds);
   const next = prng(2024);
@@ -342,8 +334,8 @@ describe.skipIf(!hasBzip2)('round trip with the bzip2 CLI (needs bzip2 installed
 
   it('streams of different levels concatenated', () => {
     const parts = [1, 9, 5, 2].map((level, i) => ({ plain: kinds[names[i % names.length]!]!(30_000 + i * 1000, i + 50), level }));
-    const bytes = concat(parts.map((p) => compressWithCli(p.plain, p.level)));
-    expectSame(decode(bytes, () => 3000), concat(parts.map((p) => p.plain)));
+    const bytes = concatBytes(parts.map((p) => compressWithCli(p.plain, p.level)));
+    expectSame(decode(bytes, () => 3000), concatBytes(parts.map((p) => p.plain)));
   });
 });
 
@@ -369,7 +361,7 @@ describe('damaged input', () => {
         expect(error.offset).toBeGreaterThanOrEqual(0);
         expect(error.offset).toBeLessThanOrEqual(damaged.length);
         // Only verified blocks are handed over before the error: never a wrong byte.
-        const before = concat(handedOver);
+        const before = concatBytes(handedOver);
         if (firstDifference(before, plain.subarray(0, before.length)) !== -1) {
           expect.fail(`${name} damaged at ${at}: handed over unverified bytes before the error`);
         }
@@ -455,8 +447,8 @@ describe('damaged input', () => {
     expectCorrupt(new TextEncoder().encode('BZh0 is not a level'), 'level 0');
     expectCorrupt(Uint8Array.of(0x1f, 0x8b, 8, 0, 0, 0, 0, 0), 'gzip');
     const text = readFixture('text');
-    expectCorrupt(concat([text, new TextEncoder().encode('garbage')]), 'trailing garbage');
-    expectCorrupt(concat([text, Uint8Array.of(0)]), 'one trailing zero');
+    expectCorrupt(concatBytes([text, new TextEncoder().encode('garbage')]), 'trailing garbage');
+    expectCorrupt(concatBytes([text, Uint8Array.of(0)]), 'one trailing zero');
     // A header and nothing more.
     expectCorrupt(text.subarray(0, 4), 'header only');
   });
@@ -480,7 +472,7 @@ describe('damaged input', () => {
     const decoder = new Bzip2Decompressor((chunk) => parts.push(chunk));
     const error = errorOf(() => decoder.push(bytes, true));
     expect(error).toBeInstanceOf(XenspanError);
-    const out = concat(parts);
+    const out = concatBytes(parts);
     expect(out.length).toBeGreaterThan(200_000);
     expect(out.length).toBeLessThan(plain.length);
     expect(firstDifference(out, plain.subarray(0, out.length))).toBe(-1);
@@ -523,6 +515,6 @@ function streamEndsOf(bytes: Uint8Array): Set<number> {
 it.runIf(process.env.XENSPAN_REGEN_BZIP2 === '1' && hasBzip2)('regenerates the fixtures with the bzip2 CLI', () => {
   mkdirSync(FIXTURES, { recursive: true });
   for (const [name, input] of Object.entries(INPUTS)) {
-    writeFileSync(new URL(`${name}.bz2`, FIXTURES), concat(input.streams.map((s) => compressWithCli(s.plain, s.level))));
+    writeFileSync(new URL(`${name}.bz2`, FIXTURES), concatBytes(input.streams.map((s) => compressWithCli(s.plain, s.level))));
   }
 });

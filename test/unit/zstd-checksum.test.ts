@@ -8,6 +8,7 @@ import { decompressChunks } from '../../src/parse/compress/index.js';
 import { ZstdDecompressor } from '../../src/parse/compress/zstd.js';
 import { forEachRecordBatch } from '../../src/parse/decode.js';
 import { readTraceStats } from '../../src/parse/stats.js';
+import { concatBytes } from '../support/bytes.js';
 import { BatchDigest, chunked } from '../support/decode.js';
 
 const demo = new Uint8Array(readFileSync(new URL('../../demo/domain-create-small.xentrace', import.meta.url)));
@@ -26,15 +27,7 @@ const ZEROS = hex('28b52ffd04585400001000000100fbff39c00202001000039f04002d28de2
 /** A skippable frame (magic 0x184D2A5E) with 5 bytes of payload. */
 const SKIPPABLE = hex('5e2a4d180500000068656c6c6f');
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
+const concat = (...parts: Uint8Array[]): Uint8Array => concatBytes(parts);
 
 /** A zstd frame holding `data` (at most 128 KiB) as one raw block: single segment, 4-byte content size, no checksum. */
 function rawFrame(data: Uint8Array): Uint8Array {
