@@ -53,8 +53,6 @@ export class ZstdDecompressor {
   readonly #ondamage: (error: XenspanError) => void;
   /** The fzstd decoder of the frame being read; undefined between frames. */
   #decoder: Decompress | undefined;
-  /** Inside a frame (walked, whether decoded or skipped). */
-  #inFrame = false;
   readonly #hash = new Xxh64();
   /** Compressed offset of the next byte to walk. */
   #offset = 0;
@@ -84,20 +82,17 @@ export class ZstdDecompressor {
   push(chunk: Uint8Array, final = false): void {
     let at = 0;
     while (at < chunk.length) {
-      if (!this.#inFrame) this.#startFrame();
+      const decoder = this.#decoder ?? this.#startFrame();
       const { end, frameEnded } = this.#walk(chunk, at);
-      const decoder = this.#decoder;
-      if (decoder !== undefined) {
-        try {
-          decoder.push(chunk.subarray(at, end), frameEnded);
-        } catch (error) {
-          throw this.#corrupt(error);
-        }
+      try {
+        decoder.push(chunk.subarray(at, end), frameEnded);
+      } catch (error) {
+        throw this.#corrupt(error);
       }
       at = end;
       if (frameEnded) this.#endFrame();
     }
-    if (final && this.#inFrame) {
+    if (final && this.#decoder !== undefined) {
       throw new XenspanError(
         'corrupt_compressed_input',
         `corrupt zstd input: it ends inside the frame at compressed offset ${this.#frameOffset}`,
@@ -106,8 +101,8 @@ export class ZstdDecompressor {
     }
   }
 
-  #startFrame(): void {
-    this.#inFrame = true;
+  /** A new fzstd decoder for the frame that starts at the walk's offset. */
+  #startFrame(): Decompress {
     this.#frameOffset = this.#offset;
     this.#checksummed = false;
     this.#contentSize = -1;
@@ -118,6 +113,7 @@ export class ZstdDecompressor {
       if (this.#checksummed) this.#hash.update(data);
       if (data.length > 0) this.#ondata(data);
     });
+    return this.#decoder;
   }
 
   /**
@@ -135,7 +131,6 @@ export class ZstdDecompressor {
   /** Checks the ended frame's checksum and content size (a skippable frame has neither). */
   #endFrame(): void {
     this.#decoder = undefined;
-    this.#inFrame = false;
     const frame = `the frame at compressed offset ${this.#frameOffset}`;
     if (this.#checksummed) {
       const stored = readU32(this.#field);
