@@ -243,10 +243,9 @@ export class Bzip2Decompressor {
 
   private error(message: string, bitPos: number): XenspanError {
     const truncated = bitPos > this.len * 8;
-    return new XenspanError(
-      'corrupt_compressed_input',
+    return corrupt(
       truncated ? 'truncated bzip2 stream: the input ends before the end-of-stream marker' : `corrupt bzip2 stream: ${message}`,
-      { offset: this.base + Math.min(bitPos >>> 3, this.len) },
+      this.base + Math.min(bitPos >>> 3, this.len),
     );
   }
 
@@ -271,24 +270,22 @@ export class Bzip2Decompressor {
               this.state = STATE_END;
               return;
             }
-            throw new XenspanError(
-              'corrupt_compressed_input',
+            throw corrupt(
               avail === 0
                 ? 'truncated bzip2 stream: no data'
                 : this.streams > 0
                   ? `corrupt bzip2 stream: ${avail >>> 3} stray bytes after the end of a stream`
                   : 'truncated bzip2 stream: incomplete header',
-              { offset: this.base + (this.bitPos >>> 3) },
+              this.base + (this.bitPos >>> 3),
             );
           }
           const at = this.bitPos >>> 3;
           if (!isBzip2(this.buf.subarray(at, at + 4))) {
-            throw new XenspanError(
-              'corrupt_compressed_input',
+            throw corrupt(
               this.streams > 0
                 ? 'corrupt bzip2 stream: data after the end of a stream is not another bzip2 stream'
                 : "not a bzip2 stream: the header is not 'BZh1'..'BZh9'",
-              { offset: this.base + at },
+              this.base + at,
             );
           }
           this.blockMax = (this.buf[at + 3] - 0x30) * 100000;
@@ -313,10 +310,9 @@ export class Bzip2Decompressor {
             this.state = STATE_TABLES;
           } else if (hi === 0x177245 && lo === 0x385090) {
             if (crc !== this.streamCrc) {
-              throw new XenspanError(
-                'corrupt_compressed_input',
+              throw corrupt(
                 `corrupt bzip2 stream: stream CRC ${hex(crc)} != computed ${hex(this.streamCrc)}`,
-                { offset: this.base + ((this.bitPos - 32) >>> 3) },
+                this.base + ((this.bitPos - 32) >>> 3),
               );
             }
             this.bitPos = (this.bitPos + 7) & ~7;
@@ -869,11 +865,7 @@ export class Bzip2Decompressor {
     const tt = this.tt;
     const blockOffset = this.blockAt;
     if (this.origPtr >= nblock) {
-      throw new XenspanError(
-        'corrupt_compressed_input',
-        `corrupt bzip2 stream: the block at compressed offset ${blockOffset} has origPtr ${this.origPtr}, outside its ${nblock} bytes`,
-        { offset: blockOffset },
-      );
+      throw corrupt(`corrupt bzip2 stream: a block has origPtr ${this.origPtr}, outside its ${nblock} bytes`, blockOffset, BLOCK_START);
     }
     const counts = this.counts;
     const starts = this.starts;
@@ -940,10 +932,10 @@ export class Bzip2Decompressor {
 
     const computed = ~crc >>> 0;
     if (computed !== this.blockCrc) {
-      throw new XenspanError(
-        'corrupt_compressed_input',
-        `corrupt bzip2 stream: the block at compressed offset ${blockOffset} fails its CRC (stored ${hex(this.blockCrc)}, computed ${hex(computed)})`,
-        { offset: blockOffset },
+      throw corrupt(
+        `corrupt bzip2 stream: a block fails its CRC (stored ${hex(this.blockCrc)}, computed ${hex(computed)})`,
+        blockOffset,
+        BLOCK_START,
       );
     }
     this.streamCrc = (((this.streamCrc << 1) | (this.streamCrc >>> 31)) ^ computed) >>> 0;
@@ -964,6 +956,14 @@ export class Bzip2Decompressor {
       this.ondata(n === out.length ? out : out.subarray(0, n));
     }
   }
+}
+
+/** How {@link corrupt} says that its offset is where the damaged block starts, not where the damage was found. */
+const BLOCK_START = ', where the block starts';
+
+/** A `corrupt_compressed_input` error whose message says its compressed offset. */
+function corrupt(message: string, offset: number, where = ''): XenspanError {
+  return new XenspanError('corrupt_compressed_input', `${message} (at compressed offset ${offset}${where})`, { offset });
 }
 
 function hex(n: number): string {

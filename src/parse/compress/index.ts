@@ -70,16 +70,13 @@ async function* pushDecompress(
     try {
       decoder.push(chunk, final);
     } catch (error) {
-      if (error instanceof XenspanError && (error.code !== 'corrupt_compressed_input' || error.offset === undefined)) throw error;
-      // Our bzip2 decoder knows the offset of the damage; for fzstd's errors, the piece it was in is known.
-      const message =
-        error instanceof XenspanError
-          ? error.message.includes('compressed offset')
-            ? error.message
-            : `${error.message} (at compressed offset ${error.offset})`
-          : `corrupt ${compression} input near compressed offset ${offset}: ${(error as Error).message}`;
-      const at = error instanceof XenspanError ? (error.offset ?? offset) : offset;
-      throw new XenspanError('corrupt_compressed_input', message, { offset: at, cause: error });
+      // Our decoders' errors say their compressed offset; of anything else, the piece it came from is known.
+      if (error instanceof XenspanError) throw error;
+      throw new XenspanError(
+        'corrupt_compressed_input',
+        `corrupt ${compression} input near compressed offset ${offset}: ${(error as Error).message}`,
+        { offset, cause: error },
+      );
     }
     offset += chunk.length;
   };

@@ -38,6 +38,14 @@ function readU32(bytes: Uint8Array): number {
   return (bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24)) >>> 0;
 }
 
+/** A `corrupt_compressed_input` error; `what` says where (the offset of the frame or of the damage). */
+function corrupt(what: string, offset: number, cause?: unknown): XenspanError {
+  return new XenspanError('corrupt_compressed_input', `corrupt zstd input: ${what}`, {
+    offset,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
 function hex32(value: number): string {
   return `0x${value.toString(16).padStart(8, '0')}`;
 }
@@ -71,7 +79,8 @@ export class ZstdDecompressor {
   /** Where the content size sits in the header's rest, and its width in bytes (0: absent). */
   #contentSizeAt = 0;
   #contentSizeBytes = 0;
-  #dictionaryIdFlag = 0;
+  /** The header has a window descriptor (the first byte of its rest): not a single-segment frame. */
+  #windowDescriptor = false;
   #lastBlock = false;
 
   constructor(ondata: (chunk: Uint8Array) => void, ondamage: (error: XenspanError) => void) {
@@ -93,11 +102,7 @@ export class ZstdDecompressor {
       if (frameEnded) this.#endFrame();
     }
     if (final && this.#decoder !== undefined) {
-      throw new XenspanError(
-        'corrupt_compressed_input',
-        `corrupt zstd input: it ends inside the frame at compressed offset ${this.#frameOffset}`,
-        { offset: this.#offset },
-      );
+      throw corrupt(`it ends inside the frame at compressed offset ${this.#frameOffset}`, this.#offset);
     }
   }
 
@@ -121,11 +126,7 @@ export class ZstdDecompressor {
    * resuming at an unknown point inside a window, with every later offset wrong.)
    */
   #corrupt(error: unknown): XenspanError {
-    return new XenspanError(
-      'corrupt_compressed_input',
-      `corrupt zstd input: the frame at compressed offset ${this.#frameOffset} cannot be decoded (${(error as Error).message})`,
-      { offset: this.#frameOffset, cause: error },
-    );
+    return corrupt(`the frame at compressed offset ${this.#frameOffset} cannot be decoded (${(error as Error).message})`, this.#frameOffset, error);
   }
 
   /** Checks the ended frame's checksum and content size (a skippable frame has neither). */
@@ -149,7 +150,7 @@ export class ZstdDecompressor {
   }
 
   #damaged(what: string): void {
-    this.#ondamage(new XenspanError('corrupt_compressed_input', `corrupt zstd input: ${what}`, { offset: this.#frameOffset }));
+    this.#ondamage(corrupt(what, this.#frameOffset));
   }
 
 
@@ -184,11 +185,7 @@ export class ZstdDecompressor {
           if (magic === ZSTD_MAGIC) this.#enter(DESCRIPTOR, 1);
           else if ((magic & 0xfffffff0) >>> 0 === SKIPPABLE_MAGIC) this.#enter(SKIPPABLE_SIZE, 4);
           else {
-            throw new XenspanError(
-              'corrupt_compressed_input',
-              `corrupt zstd input: no zstd frame starts here (magic ${hex32(magic)})`,
-              { offset: this.#frameOffset },
-            );
+            throw corrupt(`no zstd frame starts here, at compressed offset ${this.#frameOffset} (magic ${hex32(magic)})`, this.#frameOffset);
           }
           break;
         }
@@ -199,7 +196,7 @@ export class ZstdDecompressor {
           this.#checksummed = ((descriptor >> 2) & 1) === 1;
           const windowBytes = singleSegment === 1 ? 0 : 1;
           const contentSizeBytes = contentSizeFlag === 0 ? singleSegment : 1 << contentSizeFlag;
-          this.#dictionaryIdFlag = descriptor & 3;
+          this.#windowDescriptor = singleSegment === 0;
           this.#contentSizeAt = windowBytes + DICTIONARY_ID_BYTES[descriptor & 3]!;
           this.#contentSizeBytes = contentSizeBytes;
           this.#enter(HEADER_REST, this.#contentSizeAt + contentSizeBytes);
@@ -214,11 +211,7 @@ export class ZstdDecompressor {
           const header = field[0]! | (field[1]! << 8) | (field[2]! << 16);
           const type = (header >> 1) & 3;
           if (type === BLOCK_RESERVED) {
-            throw new XenspanError(
-              'corrupt_compressed_input',
-              `corrupt zstd input: a block of the reserved type`,
-              { offset: this.#offset - 3 },
-            );
+            throw corrupt(`a block of the reserved type at compressed offset ${this.#offset - 3}`, this.#offset - 3);
           }
           this.#lastBlock = (header & 1) === 1;
           // An RLE block stores one byte, however many it stands for.
@@ -248,16 +241,15 @@ export class ZstdDecompressor {
   #checkWindow(): void {
     // A single-segment frame's window is its content size; otherwise the descriptor is the header rest's first byte.
     let window = this.#contentSize;
-    if (this.#contentSizeAt > DICTIONARY_ID_BYTES[this.#dictionaryIdFlag]!) {
+    if (this.#windowDescriptor) {
       const descriptor = this.#field[0]!;
       const base = 2 ** (10 + (descriptor >> 3));
       window = base + (base / 8) * (descriptor & 7);
     }
     if (window > MAX_WINDOW_BYTES) {
-      throw new XenspanError(
-        'corrupt_compressed_input',
-        `corrupt zstd input: the frame at compressed offset ${this.#frameOffset} asks for a ${window}-byte window, over zstd's limit of ${MAX_WINDOW_BYTES}`,
-        { offset: this.#frameOffset },
+      throw corrupt(
+        `the frame at compressed offset ${this.#frameOffset} asks for a ${window}-byte window, over zstd's limit of ${MAX_WINDOW_BYTES}`,
+        this.#frameOffset,
       );
     }
   }
