@@ -30,23 +30,26 @@ export function isLostRecords(batch: RecordBatch, row: number): boolean {
   return (batch.header[row]! & EVENT_MASK) === TRC_LOST_RECORDS;
 }
 
+/** What a lost-records marker's payload says; a field the marker is too short to carry is undefined (count: 0). */
+export type LostRecordsPayload = Pick<LostRecordsGap, 'records' | 'fromTsc' | 'domid' | 'vcpu'>;
+
 /**
- * The gap a lost-records row describes (undefined for any other row). Its payload: the count, then
- * domain (low 16 bits) and vCPU (high 16 bits), then the first lost record's TSC (low word first).
+ * Reads a lost-records payload of `count` words at `words[at]`: the count, then domain (low 16 bits) and
+ * vCPU (high 16 bits), then the first lost record's TSC (low word first).
  */
-export function lostRecordsGapOf(batch: RecordBatch, row: number): LostRecordsGap | undefined {
-  if (!isLostRecords(batch, row)) return undefined;
-  const words = batch.words;
-  const at = batch.payloadIndex[row]!;
-  const count = (batch.header[row]! >>> 28) & 7;
+export function lostRecordsPayload(words: Uint32Array, at: number, count: number): LostRecordsPayload {
   const who = count >= 2 ? words[at + 1]! : undefined;
   return {
-    pcpu: batch.pcpu[row]!,
     records: count >= 1 ? words[at]! : 0,
     fromTsc: count >= 4 ? u64Of(words[at + 3]!, words[at + 2]!) : undefined,
-    toTsc: tscOf(batch, row),
     domid: who === undefined ? undefined : who & 0xffff,
     vcpu: who === undefined ? undefined : who >>> 16,
-    offset: batch.fileOffset[row]!,
   };
+}
+
+/** The gap a lost-records row describes (undefined for any other row). */
+export function lostRecordsGapOf(batch: RecordBatch, row: number): LostRecordsGap | undefined {
+  if (!isLostRecords(batch, row)) return undefined;
+  const payload = lostRecordsPayload(batch.words, batch.payloadIndex[row]!, (batch.header[row]! >>> 28) & 7);
+  return { pcpu: batch.pcpu[row]!, ...payload, toTsc: tscOf(batch, row), offset: batch.fileOffset[row]! };
 }

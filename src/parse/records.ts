@@ -8,6 +8,7 @@ import { CPU_CHANGE_HEADER, EVENT_MASK, RECORD_FLAGS, TRC_LOST_RECORDS, TRC_TRAC
 import type { RecordBatch } from '../core/batch.js';
 import { formatOffset } from '../core/diagnostics.js';
 import type { Diagnostics } from '../core/diagnostics.js';
+import { lostRecordsPayload } from './lost.js';
 
 /** Highest pCPU number accepted in a CPU_CHANGE header; larger ones are taken as corruption. */
 export const MAX_PCPU = 0xffff;
@@ -250,12 +251,12 @@ export function reportCrossesWindow(diagnostics: Diagnostics, pcpu: number, at: 
 }
 
 function reportLost(diagnostics: Diagnostics, words: Uint32Array, w: number, size: number, pcpu: number, at: number): void {
-  const payload = w + 1 + (words[w]! >>> 31) * 2;
-  const count = size > payload - w ? words[payload]! : 0;
   diagnostics.report('lost_records', { pcpu, offset: at }, () => {
-    const who = size > payload - w + 1 ? ` while d${words[payload + 1]! & 0xffff}v${words[payload + 1]! >>> 16} ran` : '';
-    const first = size >= payload - w + 4 ? ` from TSC ${u64Of(words[payload + 3]!, words[payload + 2]!)}` : '';
-    return `pCPU ${pcpu}: Xen lost ${count} records${who}${first} (marker at ${formatOffset(at)})`;
+    const tscWords = (words[w]! >>> 31) * 2;
+    const lost = lostRecordsPayload(words, w + 1 + tscWords, size - 1 - tscWords);
+    const who = lost.domid === undefined ? '' : ` while d${lost.domid}v${lost.vcpu} ran`;
+    const first = lost.fromTsc === undefined ? '' : ` from TSC ${lost.fromTsc}`;
+    return `pCPU ${pcpu}: Xen lost ${lost.records} records${who}${first} (marker at ${formatOffset(at)})`;
   });
 }
 
