@@ -176,11 +176,7 @@ async function runStats(argv: string[], io: CliIo): Promise<number> {
   if (args.options.has('help')) return help(io);
   const options = commonOptions(args);
   const path = inputOf(args);
-  const stats = await readTraceStats(await openSource(path), {
-    ...(options.strict === true ? { strict: true } : {}),
-    ...(options.xenVersion === undefined ? {} : { xenVersion: options.xenVersion }),
-    ...(options.cpuVendor === undefined ? {} : { cpuVendor: options.cpuVendor }),
-  });
+  const stats = await readTraceStats(await openSource(path), options);
   io.stdout.write(args.options.has('json') ? `${statsToJson(stats)}\n` : statsToText(stats, path === '-' ? 'stdin' : path));
   // The counts are in the output; where and why go to stderr, as dump does.
   reportSamples(stats.samples, io);

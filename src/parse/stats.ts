@@ -193,14 +193,7 @@ export interface ReadStatsOptions extends CatalogueOptions {
 export async function readTraceStats(input: ByteInput, options: ReadStatsOptions = {}): Promise<TraceStats> {
   const diagnostics = createRunDiagnostics(options);
   const collector = new StatsCollector();
-  const unknown = new UnknownEventReporter(
-    createCatalogue({
-      ...(options.xenVersion === undefined ? {} : { xenVersion: options.xenVersion }),
-      ...(options.cpuVendor === undefined ? {} : { cpuVendor: options.cpuVendor }),
-      ...(options.decoders === undefined ? {} : { decoders: options.decoders }),
-    }),
-    diagnostics,
-  );
+  const unknown = new UnknownEventReporter(createCatalogue(options), diagnostics);
   await forEachRecordInFileOrder(
     input,
     (batch) => {

@@ -247,15 +247,14 @@ const KNOWN_CACHE_SLOTS = 1024;
 
 /**
  * Reports records whose event id the catalogue does not know (`unknown_event`, or `guest_record` for
- * TRC_GUEST ids), for `dump` and `stats` alike. Consecutive records mostly share an id, so one
- * catalogue lookup serves a run of them.
+ * TRC_GUEST ids), for `dump` and `stats` alike.
  */
 export class UnknownEventReporter {
   readonly #catalogue: EventCatalogue;
   readonly #diagnostics: Diagnostics;
   /**
    * A direct-mapped cache of event ids and whether the catalogue knows them: a trace uses a few hundred
-   * ids at most, and a catalogue lookup per record (or per change of id) cost `stats` a fifth of its time.
+   * ids at most, so the catalogue is asked about an id about once, not for every record.
    */
   readonly #cachedEvent = new Int32Array(KNOWN_CACHE_SLOTS).fill(-1);
   readonly #cachedKnown = new Uint8Array(KNOWN_CACHE_SLOTS);
