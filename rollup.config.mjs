@@ -18,6 +18,7 @@ const universal = {
 };
 const platform = {
   'node/index': 'build/tsc/node/index.js',
+  'node/merge-worker': 'build/tsc/node/merge-worker.js',
   'cli/bin': 'build/tsc/cli/bin.js',
 };
 

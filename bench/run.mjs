@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decompressChunks, forEachRecordBatch, forEachRecordInFileOrder, StatsCollector } from '../dist/parse/index.js';
-import { fileSource } from '../dist/node/index.js';
+import { createMergeWorkers, fileSource } from '../dist/node/index.js';
+import { availableParallelism } from 'node:os';
 
 const args = process.argv.slice(2);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -124,6 +125,32 @@ for (const merge of ['exact', 'stream']) {
     return n;
   });
   row(merged.label, size, merged.result, merged.seconds);
+}
+
+// The exact merge with worker threads (DecodeOptions.helpers): the merge cut into slices that this thread
+// and the workers merge side by side. Workers read bytes in shared memory, or the file themselves.
+{
+  const threads = Math.max(1, availableParallelism() - 1);
+  const workers = createMergeWorkers(threads);
+  const sharedBytes = new Uint8Array(new SharedArrayBuffer(bytes.length));
+  sharedBytes.set(bytes);
+  const label = `${threads} worker thread${threads === 1 ? '' : 's'}`;
+  try {
+    const inMemory = await timeIt(`decode + merge (exact, ${label})`, REPEAT, async () => {
+      let n = 0;
+      await forEachRecordBatch(sharedBytes, (batch) => (n += batch.length), { merge: 'exact', helpers: workers.helpers });
+      return n;
+    });
+    row(inMemory.label, size, inMemory.result, inMemory.seconds);
+    const fromFile = await timeIt(`decode + merge (exact, ${label}), from the file`, REPEAT, async () => {
+      let n = 0;
+      await forEachRecordBatch(await fileSource(trace), (batch) => (n += batch.length), { merge: 'exact', helpers: workers.helpers });
+      return n;
+    });
+    row(fromFile.label, size, fromFile.result, fromFile.seconds);
+  } finally {
+    await workers.close();
+  }
 }
 
 // Compressed input streams through the decompressor (fzstd, with our content-checksum check): one run each.

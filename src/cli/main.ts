@@ -17,7 +17,7 @@ import type { TraceOptions } from '../core/pipeline.js';
 import { parseCpuHz } from '../clock/hz.js';
 import { CpuHzEstimator, formatHz } from '../clock/estimate.js';
 import { forEachRecordInFileOrder } from '../parse/decode.js';
-import { openSource } from '../node/index.js';
+import { createMergeWorkers, openSource } from '../node/index.js';
 import type { RecordFilterOptions } from '../parse/filter.js';
 import { MAX_PCPU } from '../parse/records.js';
 import { UsageError, checkWindow, parseArgs, parseBigInt, parseDurationNs, parseIdList } from './args.js';
@@ -48,6 +48,7 @@ commands:
       --tsc-from N, --tsc-to N keep a raw TSC window
       --limit N           stop after N lines
       --merge MODE        auto (default), exact (seekable files) or stream (watermark merge, as for pipes)
+      --threads N         merge a plain trace file with N worker threads besides the main one (default 0)
 
 common options:
   --xen-version V     Xen version that wrote the trace: ${XEN_VERSIONS.join(', ')} (default 4.17)
@@ -79,6 +80,7 @@ const DUMP: OptionSpec[] = [
   { name: 'tsc-to', value: true },
   { name: 'limit', value: true },
   { name: 'merge', value: true },
+  { name: 'threads', value: true },
 ];
 
 /** Where the CLI writes; tests pass their own. */
@@ -199,6 +201,11 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
   const limitText = one(args, 'limit');
   if (limitText !== undefined && !/^\d+$/.test(limitText)) throw new UsageError(`--limit: "${limitText}" is not a count`);
   const limit = limitText === undefined ? Infinity : Number(limitText);
+  const threadsText = one(args, 'threads');
+  if (threadsText !== undefined && !(/^\d+$/.test(threadsText) && Number(threadsText) <= MAX_THREADS)) {
+    throw new UsageError(`--threads: "${threadsText}" is not a number of threads from 0 to ${MAX_THREADS}`);
+  }
+  const threads = threadsText === undefined ? 0 : Number(threadsText);
   checkWindow(fromNs === undefined ? undefined : [fromNs, fromText!], toNs === undefined ? undefined : [toNs, toText!], 'from', 'to');
   const path = inputOf(args);
   const window = fromNs !== undefined || toNs !== undefined;
@@ -224,6 +231,8 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
   const writer = new LineWriter(io.stdout);
   let linesLeft = limit;
   let diagnostics: Diagnostics | undefined;
+  // Only an exact merge of a plain file uses them; started here, ended whatever happens.
+  const workers = threads > 0 && source.share?.() !== undefined ? createMergeWorkers(threads) : undefined;
   try {
     // Loaded here, not at start-up: the pipeline validates its options with zod, which `stats` does not need.
     const { decodeTrace } = await import('../core/pipeline.js');
@@ -236,10 +245,13 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
       filter,
       trackContext: true,
       backpressure: () => writer.wait(),
+      ...(workers === undefined ? {} : { helpers: workers.helpers }),
     });
     diagnostics = setup.diagnostics;
   } catch (error) {
     if (error !== STOP) throw error;
+  } finally {
+    await workers?.close();
   }
   writer.flush();
   await writer.wait();
@@ -251,6 +263,9 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
 }
 
 const STOP = new Error('limit reached');
+
+/** Most worker threads `--threads` starts. */
+const MAX_THREADS = 64;
 
 /** Whether `path` is read once from start to end: `-`, a named pipe, a socket or a character device. */
 function isPipe(path: string): boolean {

@@ -27,7 +27,21 @@ export interface ByteSource {
   readAtSync?(offset: number, length: number): Uint8Array;
   /** Releases the underlying handle. */
   close?(): Promise<void>;
+  /**
+   * How another thread can read the same bytes, for an exact merge with helper threads
+   * (`DecodeOptions.helpers`); undefined when it cannot.
+   */
+  share?(): SharedInput | undefined;
 }
+
+/**
+ * A seekable input as another thread can open it: bytes in a `SharedArrayBuffer`, a local file, or a Blob
+ * (Blobs cross to workers without a copy).
+ */
+export type SharedInput =
+  | { readonly kind: 'bytes'; readonly buffer: SharedArrayBuffer; readonly byteOffset: number; readonly length: number }
+  | { readonly kind: 'file'; readonly path: string; readonly size: number }
+  | { readonly kind: 'blob'; readonly blob: BlobLike };
 
 /** Minimal structural view of a Web `Blob`, so the core needs no DOM typings. */
 export interface BlobLike {
@@ -109,6 +123,11 @@ export function fromBytes(bytes: Uint8Array, name = 'bytes'): ByteSource {
     },
     readAt: async (offset, length) => bytes.subarray(offset, Math.min(bytes.length, offset + length)),
     readAtSync: (offset, length) => bytes.subarray(offset, Math.min(bytes.length, offset + length)),
+    share: () =>
+      // Only memory that other threads see can be shared; anything else would have to be copied.
+      typeof SharedArrayBuffer !== 'undefined' && bytes.buffer instanceof SharedArrayBuffer
+        ? { kind: 'bytes', buffer: bytes.buffer, byteOffset: bytes.byteOffset, length: bytes.length }
+        : undefined,
   };
 }
 
@@ -125,6 +144,7 @@ export function fromBlob(blob: BlobLike, name = 'blob'): ByteSource {
     },
     readAt: async (offset, length) =>
       new Uint8Array(await blob.slice(offset, Math.min(blob.size, offset + length)).arrayBuffer()),
+    share: () => ({ kind: 'blob', blob }),
   };
 }
 

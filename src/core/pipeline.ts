@@ -15,6 +15,7 @@ import type { ByteInput } from './io.js';
 import { traceOptionsSchema, validateOptions } from './options.js';
 import { forEachRecordBatch } from '../parse/decode.js';
 import type { DecodeReport, MergeMode } from '../parse/decode.js';
+import type { SliceMergeHelper } from '../parse/slices.js';
 import { ContextColumns } from '../parse/context.js';
 import { RecordFilter, filtersAnything } from '../parse/filter.js';
 import type { RecordFilterOptions } from '../parse/filter.js';
@@ -41,6 +42,8 @@ export interface TraceOptions {
   readonly backpressure?: () => Promise<void> | undefined;
   /** Fill {@link TraceRun.context} for every batch (the vCPU running on each row's pCPU). */
   readonly trackContext?: boolean;
+  /** Threads that take part in an exact merge (see `DecodeOptions.helpers`). */
+  readonly helpers?: readonly SliceMergeHelper[];
 }
 
 /** State of a run handed to every batch callback. */
@@ -115,6 +118,7 @@ export async function decodeTrace(
       ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
       ...(options.maxBufferedRecords === undefined ? {} : { maxBufferedRecords: options.maxBufferedRecords }),
       ...(options.skewSlackCycles === undefined ? {} : { skewSlackCycles: options.skewSlackCycles }),
+      ...(options.helpers === undefined ? {} : { helpers: options.helpers }),
     },
   );
   return { report, setup };

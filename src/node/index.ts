@@ -6,6 +6,7 @@
 import { Buffer } from 'node:buffer';
 import { readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { ByteSource } from '../core/io.js';
 import { XenspanError } from '../core/errors.js';
 
@@ -48,6 +49,7 @@ export async function fileSource(path: string): Promise<ByteSource> {
   }
   const size = stat.size;
   const fh = handle;
+  const absolute = resolve(path);
   const readAt = async (offset: number, length: number): Promise<Uint8Array> => {
     const buffer = uninitialized(Math.max(0, Math.min(length, size - offset)));
     let got = 0;
@@ -84,6 +86,8 @@ export async function fileSource(path: string): Promise<ByteSource> {
     readAt,
     readAtSync,
     close: () => fh.close(),
+    // Helper threads open the file themselves (its size as read here: they read no further).
+    share: () => ({ kind: 'file', path: absolute, size }),
   };
 }
 
@@ -109,3 +113,6 @@ export function stdinSource(): ByteSource {
 export async function openSource(pathOrDash: string): Promise<ByteSource> {
   return pathOrDash === '-' ? stdinSource() : fileSource(pathOrDash);
 }
+
+export { createMergeWorkers } from './workers.js';
+export type { MergeWorkers } from './workers.js';

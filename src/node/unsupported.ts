@@ -5,6 +5,7 @@
  * @module
  */
 import type { ByteSource } from '../core/io.js';
+import type { MergeWorkers } from './workers.js';
 import { XenspanError } from '../core/errors.js';
 
 function unsupported(what: string): never {
@@ -27,4 +28,9 @@ export function stdinSource(): ByteSource {
 /** Not available in this runtime. */
 export async function openSource(_pathOrDash: string): Promise<ByteSource> {
   return unsupported('openSource');
+}
+
+/** Not available in this runtime (a browser can pass its own `SliceMergeHelper`s, over Web Workers). */
+export function createMergeWorkers(_count?: number): MergeWorkers {
+  return unsupported('createMergeWorkers');
 }

@@ -16,6 +16,8 @@ import { CpuMerger } from './merger.js';
 import { RecordScanner } from './scanner.js';
 import { describeMagic, detectCompression } from './sniff.js';
 import type { Compression } from './sniff.js';
+import { mergeExactInSlices } from './slices.js';
+import type { SliceMergeHelper } from './slices.js';
 import { indexWindows } from './window-index.js';
 
 /** How records of different pCPUs are put in order. */
@@ -42,6 +44,15 @@ export interface DecodeOptions {
    * hold the producer back so that memory stays bounded.
    */
   readonly backpressure?: () => Promise<void> | undefined;
+  /**
+   * Threads that take part in an exact merge (`xenspan/node`'s `createMergeWorkers`). The merge is then
+   * cut into slices that the calling thread and the helpers merge side by side; the rows and diagnostics
+   * are the same as without helpers. Used when the input can be shared with them (a file, a Blob, bytes
+   * in a `SharedArrayBuffer`); otherwise ignored.
+   */
+  readonly helpers?: readonly SliceMergeHelper[];
+  /** Input bytes per slice of a merge with helpers. Default: 8 MiB, less for inputs that would not give each thread four slices. */
+  readonly sliceBytes?: number;
 }
 
 /** What a decode run saw, besides the records. */
@@ -195,7 +206,19 @@ export async function forEachRecordBatch(
       if (opened.seekable.size === 0) emptyInput();
       const index = await indexWindows(opened.seekable.size, opened.seekable.readAtSync ?? opened.seekable.readAt);
       if (index.clean) {
-        await mergeExact(index.pcpus, opened.seekable.size, opened.seekable.readAt, { ...output, backpressure: options.backpressure });
+        const { size, readAt, readAtSync } = opened.seekable;
+        const shared = options.helpers !== undefined && options.helpers.length > 0 ? source.share?.() : undefined;
+        if (shared !== undefined) {
+          await mergeExactInSlices(index, size, readAt, readAtSync ?? readAt, {
+            ...output,
+            backpressure: options.backpressure,
+            helpers: options.helpers!,
+            input: shared,
+            ...(options.sliceBytes === undefined ? {} : { sliceBytes: options.sliceBytes }),
+          });
+        } else {
+          await mergeExact(index.pcpus, size, readAt, { ...output, backpressure: options.backpressure });
+        }
         return { merge: 'exact', compression: 'none', bytes: opened.seekable.size, diagnostics };
       }
       // A damaged file: the stream path resynchronises and reports where.

@@ -27,6 +27,20 @@ import {
 } from './records.js';
 import type { PcpuWindows } from './window-index.js';
 
+/**
+ * One pCPU's windows for the exact merge: the window index's, or a part of them that starts or ends
+ * inside a window (a slice of the merge, see `slices.ts`).
+ */
+export interface LaneWindows extends PcpuWindows {
+  /**
+   * Bytes of the first window's records before the lane's first record (0 when the lane starts at a
+   * window's start). A window's `length` may likewise end before the window does.
+   */
+  readonly firstSkip?: number;
+  /** The pCPU's last TSC before the lane's first record, as [hi, lo], when some records came before it. */
+  readonly resumeTsc?: readonly [number, number];
+}
+
 /** Options of {@link mergeExact}. */
 export interface ExactMergeOptions {
   /** Receives batches in global order. BORROWED: valid only during the call. */
@@ -36,6 +50,20 @@ export interface ExactMergeOptions {
   readonly batchSize?: number;
   /** Called after each read; when it returns a promise, reading waits for it. */
   readonly backpressure?: (() => Promise<void> | undefined) | undefined;
+  /**
+   * Payload indices count words from this file offset, in a block of the input that the caller reads
+   * (`words` is left empty), instead of pointing into the merge's own buffer. Rows then outlive the
+   * merge's reads, so batches are handed out only when full and at the end, each a new one that the
+   * receiver owns. What a slice merged for another thread needs (see `slices.ts`).
+   */
+  readonly payloadFrom?: number;
+  /**
+   * Memory kept from one merge to the next (a slice's merges, one after another): the arena is taken
+   * from here when it is large enough, and left here. Megabytes each time otherwise.
+   */
+  readonly scratch?: { arena?: Uint32Array };
+  /** With `payloadFrom`: a batch to write the first rows into (its columns are reused; `batchSize` at most its room). */
+  readonly output?: RecordBatch;
 }
 
 /** Bytes of the CPU_CHANGE header before each window's records. */
@@ -98,18 +126,29 @@ class PcpuLane {
   /** Whether the lane is in the merger's order of heads. */
   active = false;
 
-  constructor(slot: number, windows: PcpuWindows, recordBytes: number, regionStart: number, regionEnd: number) {
+  /** Bytes of the first window's records that the lane leaves out (see {@link LaneWindows.firstSkip}). */
+  readonly firstSkip: number;
+
+  constructor(slot: number, windows: LaneWindows, recordBytes: number, regionStart: number, regionEnd: number) {
     this.slot = slot;
     this.pcpu = windows.pcpu;
     this.offsets = windows.offsets;
     this.lengths = windows.lengths;
-    this.unread = recordBytes;
+    this.firstSkip = windows.firstSkip ?? 0;
+    this.readInWindow = this.firstSkip;
+    this.unread = recordBytes - this.firstSkip;
     this.regionStart = regionStart;
     this.regionEnd = regionEnd;
     this.fill = regionStart;
     this.cursor.w = regionStart;
-    this.cursor.first = true;
+    this.cursor.first = this.firstSkip === 0;
     this.tsc.waitFrom = regionStart; // records without a TSC at the pCPU's start wait to borrow one
+    if (windows.resumeTsc !== undefined) {
+      // A lane that starts after some of its pCPU's records: it goes on from their last TSC.
+      this.tsc.seen = true;
+      this.tsc.lastHi = windows.resumeTsc[0];
+      this.tsc.lastLo = windows.resumeTsc[1];
+    }
   }
 
   /** File offset of the record at the cursor. */
@@ -124,7 +163,7 @@ class PcpuLane {
  * bytes), and one output batch.
  */
 export async function mergeExact(
-  pcpus: readonly PcpuWindows[],
+  pcpus: readonly LaneWindows[],
   size: number,
   readAt: ReadAt,
   options: ExactMergeOptions,
@@ -137,7 +176,9 @@ class ExactMerger {
   readonly #diagnostics: Diagnostics;
   readonly #backpressure: (() => Promise<void> | undefined) | undefined;
   readonly #batchSize: number;
-  readonly #out: RecordBatch;
+  #out: RecordBatch;
+  /** See {@link ExactMergeOptions.payloadFrom}; undefined: rows point into the arena. */
+  readonly #payloadFrom: number | undefined;
   readonly #cache: ReadCache;
   readonly #readBytes: number;
   readonly #arena: Uint32Array;
@@ -151,18 +192,21 @@ class ExactMerger {
    */
   #baseSet = false;
 
-  constructor(pcpus: readonly PcpuWindows[], size: number, readAt: ReadAt, options: ExactMergeOptions) {
+  constructor(pcpus: readonly LaneWindows[], size: number, readAt: ReadAt, options: ExactMergeOptions) {
     this.#onBatch = options.onBatch;
     this.#diagnostics = options.diagnostics;
     this.#backpressure = options.backpressure;
-    this.#batchSize = options.batchSize ?? 8192;
+    this.#batchSize = Math.min(options.batchSize ?? 8192, options.output?.header.length ?? Infinity);
     this.#cache = new ReadCache(readAt, size);
     this.#readBytes = readBytesPerRefill(pcpus.length);
     // A lane's region: room for one read plus as much again (records waiting for a TSC, the carry of a
     // cut record), or for all of its records when that is less, so that pCPUs with little data cost little.
     const recordBytes = pcpus.map((windows) => windows.lengths.reduce((sum, length) => sum + length - WINDOW_HEADER_BYTES, 0));
     const regionWords = recordBytes.map((bytes) => Math.min(2 * this.#readBytes, bytes + 64) >>> 2);
-    this.#arena = new Uint32Array(Math.max(1, regionWords.reduce((sum, words) => sum + words, 0)));
+    const arenaWords = Math.max(1, regionWords.reduce((sum, words) => sum + words, 0));
+    const spare = options.scratch?.arena;
+    this.#arena = spare !== undefined && spare.length >= arenaWords ? spare : new Uint32Array(arenaWords);
+    if (options.scratch !== undefined) options.scratch.arena = this.#arena;
     this.#arenaBytes = new Uint8Array(this.#arena.buffer);
     let regionStart = 0;
     pcpus.forEach((windows, i) => {
@@ -170,14 +214,17 @@ class ExactMerger {
       regionStart += regionWords[i]!;
     });
     this.#heads = new HeadOrder(pcpus.length);
-    this.#out = createRecordBatch(this.#batchSize, 0);
-    this.#out.words = this.#arena;
+    this.#payloadFrom = options.payloadFrom;
+    this.#out = (this.#payloadFrom === undefined ? undefined : options.output) ?? createRecordBatch(this.#batchSize, 0);
+    this.#out.length = 0;
+    if (this.#payloadFrom === undefined) this.#out.words = this.#arena;
   }
 
   async run(): Promise<void> {
     for (const lane of this.#lanes) await this.#refill(lane);
     for (;;) {
       const starving = this.#emit();
+      if (starving === null) continue; // a new output batch: #emit takes up its columns
       if (starving === undefined) break;
       await this.#refill(starving);
       await this.#backpressure?.();
@@ -188,7 +235,7 @@ class ExactMerger {
    * Emits while every unfinished lane has its next record read; returns the lane that needs reading, or
    * undefined when everything was emitted. The output is flushed first: its rows point into the arena.
    */
-  #emit(): PcpuLane | undefined {
+  #emit(): PcpuLane | undefined | null {
     const heads = this.#heads;
     for (const lane of this.#lanes) {
       if (lane.active) continue;
@@ -198,7 +245,7 @@ class ExactMerger {
         heads.insert(lane.slot, lane.cursor.key, lane.headOffset);
         lane.active = true;
       } else if (state === STARVING) {
-        this.#flushOut();
+        this.#flushBeforeRead();
         return lane;
       }
     }
@@ -221,6 +268,7 @@ class ExactMerger {
       const windowEnd = q.queueEnd[at]!;
       const fileBase = q.queueBase[at]!;
       if (tsc.seen && !cursor.first && this.#baseSet) {
+        const payloadShift = this.#payloadFrom === undefined ? 3 : 3 + (fileBase - this.#payloadFrom) / 4;
         // The common case, written out here rather than called: most runs are one or two records, and
         // a call per run (even of a small function the compiler inlines) cost 15% of the whole merge on
         // bench-large. It takes what decodeWindowRecords would give the same flags (0) for: records with
@@ -253,7 +301,7 @@ class ExactMerger {
           outLo[n] = lo;
           outHi[n] = hi;
           outFlags[n] = 0;
-          outPayload[n] = w + 3;
+          outPayload[n] = w + payloadShift;
           outOffset[n] = offset;
           lastLo = lo;
           lastHi = hi;
@@ -271,8 +319,9 @@ class ExactMerger {
         }
       }
       if (this.#decodeRun(q, boundKey, boundOffset) === STARVING) return q;
+      if (this.#out !== out) return null;
     }
-    this.#flushOut();
+    this.#flushOut(true);
     return undefined;
   }
 
@@ -285,16 +334,17 @@ class ExactMerger {
    * on bench-large.
    */
   #decodeRun(q: PcpuLane, boundKey: number, boundOffset: number): number {
-    const out = this.#out;
     const heads = this.#heads;
     const batchSize = this.#batchSize;
     const cursor = q.cursor;
     const at = q.queueHead;
     cursor.boundKey = boundKey;
     cursor.boundOffset = boundOffset;
-    if (out.length === batchSize) this.#flushOut();
+    if (this.#out.length === batchSize) this.#flushOut();
+    const out = this.#out; // after the flush: with payloadFrom, that hands out the batch and starts a new one
     const first = out.length;
     cursor.n = first;
+    cursor.payloadBase = this.#payloadFrom === undefined ? 0 : (q.queueBase[at]! - this.#payloadFrom) / 4;
     // A record is a word at least, so the rows left in the output bound the words decoded; and never
     // fewer words than the next record has, so that it is always decoded.
     const headWords = recordBytesOf(this.#arena[cursor.w]!) >>> 2;
@@ -315,7 +365,7 @@ class ExactMerger {
     } else {
       heads.removeFirst();
       q.active = false;
-      if (state === STARVING) this.#flushOut();
+      if (state === STARVING) this.#flushBeforeRead();
     }
     return state;
   }
@@ -335,6 +385,7 @@ class ExactMerger {
       if (at >= lane.queueEnd.length) return lane.doneReading ? FINISHED : STARVING;
       const windowEnd = lane.queueEnd[at]!;
       const fileBase = lane.queueBase[at]!;
+      cursor.payloadBase = this.#payloadFrom === undefined ? 0 : (fileBase - this.#payloadFrom) / 4;
       decodeWindowRecords(this.#arena, lane.fill, windowEnd, lane.pcpu, lane.tsc, cursor, this.#out, fileBase, true, this.#diagnostics);
       switch (cursor.stop) {
         case STOP_BOUND:
@@ -449,11 +500,22 @@ class ExactMerger {
     this.#heads.rekey((slot) => this.#lanes[slot]!.cursor.key);
   }
 
-  #flushOut(): void {
+  /** Hands the output out; `last`: the merge is done. */
+  #flushOut(last = false): void {
     const out = this.#out;
     if (out.length === 0) return;
     this.#onBatch(out);
-    out.length = 0;
+    if (this.#payloadFrom === undefined) {
+      out.length = 0;
+    } else if (!last) {
+      // The receiver keeps the batch.
+      this.#out = createRecordBatch(this.#batchSize, 0);
+    }
+  }
+
+  /** Hands the output out before a read overwrites the arena its rows point into (unless they do not). */
+  #flushBeforeRead(): void {
+    if (this.#payloadFrom === undefined) this.#flushOut();
   }
 
   /** Reads the lane's next piece (the output is flushed: nothing points into its region). */
@@ -464,9 +526,10 @@ class ExactMerger {
     while (budget > 0 && lane.readWindow < offsets.length) {
       const body = lengths[lane.readWindow]! - WINDOW_HEADER_BYTES;
       const bodyAt = offsets[lane.readWindow]! + WINDOW_HEADER_BYTES;
-      if (lane.readInWindow === 0) {
-        lane.queueEnd.push(lane.fill + (body >>> 2));
-        lane.queueBase.push(bodyAt - lane.fill * 4);
+      const skip = lane.readWindow === 0 ? lane.firstSkip : 0;
+      if (lane.readInWindow === skip) {
+        lane.queueEnd.push(lane.fill + ((body - skip) >>> 2));
+        lane.queueBase.push(bodyAt + skip - lane.fill * 4);
         lane.queueWindow.push(lane.readWindow);
       }
       if (lane.readInWindow < body) {

@@ -90,6 +90,8 @@ export class WindowCursor {
   boundOffset = Infinity;
   baseHi = 0;
   baseLo = 0;
+  /** Added to the payload indices written (the exact merge's slices count them from a block of the input). */
+  payloadBase = 0;
   /** With {@link STOP_BOUND}: the key of the record at `w`, and its TSC words. */
   key = 0;
   keyLo = 0;
@@ -137,6 +139,7 @@ export function decodeWindowRecords(
   const { boundKey, boundOffset, baseHi, baseLo } = cursor;
   const bounded = boundKey !== Infinity;
   const { borrowEnd, waitFrom } = tsc;
+  const payloadShift = cursor.payloadBase + 1;
   // The exact merge's lanes: a bound, or records that may wait for or borrow a TSC (file order: neither).
   const merging = bounded || borrowEnd >= 0 || waitFrom !== Infinity;
   let w = cursor.w;
@@ -226,7 +229,7 @@ export function decodeWindowRecords(
       tscHiColumn[n] = tsc.borrowHi;
     }
     flagsColumn[n] = flags;
-    payloadColumn[n] = w + 1 + tscWords;
+    payloadColumn[n] = w + payloadShift + tscWords;
     offsetColumn[n] = fileBase + w * 4;
     n++;
     w += size;

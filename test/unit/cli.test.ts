@@ -162,6 +162,7 @@ describe('exit status and errors', () => {
       [['dump', '-e', demoPath], `xenspan: --event: "${demoPath}" is not a mask`],
       // stats reads in file order: it has no merge to choose.
       [['stats', '--merge', 'exact', '-'], 'xenspan: unknown option --merge\n'],
+      [['dump', '--threads', '65', demoPath], 'xenspan: --threads: "65" is not a number of threads from 0 to 64\n'],
     ];
     for (const [argv, message] of cases) {
       const { status, stdout, stderr } = await run(argv);
@@ -228,6 +229,13 @@ describe.skipIf(!existsSync(bin))('the built binary', () => {
     const head = spawnSync('sh', ['-c', `"${process.execPath}" "${bin}" dump "${demoPath}" | head -n 3`], { encoding: 'utf8' });
     expect(head.stdout.trimEnd().split('\n')).toHaveLength(3);
     expect(head.stderr).not.toMatch(/Error|EPIPE/);
+    // Worker threads merge slices of the file (the demo gives 5 at 256 KiB each): the same lines.
+    const alone = spawnSync(process.execPath, [bin, 'dump', '--cpu-hz', '2.4G', demoPath], { encoding: 'utf8', maxBuffer: 1 << 28 });
+    const threaded = spawnSync(process.execPath, [bin, 'dump', '--threads', '2', '--cpu-hz', '2.4G', demoPath], { encoding: 'utf8', maxBuffer: 1 << 28 });
+    expect(threaded.status).toBe(0);
+    expect(threaded.stdout.length).toBeGreaterThan(1_000_000);
+    expect(threaded.stdout).toBe(alone.stdout);
+    expect(threaded.stderr).toBe(alone.stderr);
     const version = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8' });
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });

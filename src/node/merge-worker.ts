@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The body of a merge worker thread (see `createMergeWorkers`): merges the slices it is sent and sends
+ * back their rows, moving the column buffers rather than copying them.
+ * @module
+ */
+import { parentPort } from 'node:worker_threads';
+import { mergeSlice, sharedInputReader } from '../parse/slices.js';
+import { fileSource } from './index.js';
+import type { SliceTask } from '../parse/slices.js';
+import type { RecordBatch } from '../core/batch.js';
+import type { ReadAt } from '../parse/read-cache.js';
+
+/** A message from the thread that owns the worker. */
+interface TaskMessage {
+  readonly id: number;
+  readonly task?: SliceTask;
+  /** Columns of an earlier result that may be written again. */
+  readonly recycle?: RecordBatch;
+}
+
+/** Recycled columns (a slice's are tens of MB: new memory costs more than reused). */
+const spares: RecordBatch[] = [];
+/** The worker's merges reuse one arena. */
+const scratch: { arena?: Uint32Array } = {};
+
+const port = parentPort;
+if (port === null) throw new Error('xenspan merge worker: not started as a worker thread');
+
+port.on('message', (message: TaskMessage) => {
+  if (message.recycle !== undefined) {
+    if (spares.length < 2) spares.push(message.recycle);
+    return;
+  }
+  void run(message.task!).then(
+    ({ result, transfer }) => port.postMessage({ id: message.id, result }, transfer),
+    (error: unknown) => port.postMessage({ id: message.id, error: error instanceof Error ? error.message : String(error) }),
+  );
+});
+
+async function run(task: SliceTask) {
+  const { input } = task;
+  let close: (() => Promise<void>) | undefined;
+  let readAt: ReadAt | undefined = sharedInputReader(input);
+  if (readAt === undefined && input.kind === 'file') {
+    // Opened per slice: a worker holds no file open between tasks.
+    const source = await fileSource(input.path);
+    close = source.close;
+    readAt = source.readAt;
+  }
+  if (readAt === undefined) throw new Error(`xenspan merge worker: cannot read a '${input.kind}' input`);
+  try {
+    const result = await mergeSlice(task.slice, task.size, readAt, spares.pop(), scratch);
+    const { rows } = result;
+    // Moved, not copied; payload words in shared memory are shared, never moved.
+    const transfer = [rows.pcpu, rows.header, rows.tscLo, rows.tscHi, rows.flags, rows.payloadIndex, rows.fileOffset, rows.words]
+      .map((column) => column.buffer)
+      .filter((buffer): buffer is ArrayBuffer => buffer instanceof ArrayBuffer);
+    return { result, transfer };
+  } finally {
+    await close?.();
+  }
+}

@@ -1,0 +1,566 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The exact merge in slices: cut at TSCs into parts that helper threads merge side by side, handed out
+ * one after another, giving the rows one merge would give.
+ *
+ * Why the rows are the same: if every record before a cut has a TSC below the cut's TSC `T`, and each
+ * pCPU's first record after the cut has one of at least `T`, then one merge emits every record before the
+ * cut first (while any is a head, the smallest head is below `T`), in the order that merging those alone
+ * gives. The planner makes sure of the second half when it chooses a cut; the first half is checked on
+ * the rows (`endTsc`), and a slice that fails it is merged again together with the next one.
+ * @module
+ */
+import { EVENT_MASK, TRC_TRACE_WRAP_BUFFER, copyRows, createRecordBatch, recordBytesOf } from '../core/batch.js';
+import type { RecordBatch } from '../core/batch.js';
+import { Diagnostics } from '../core/diagnostics.js';
+import type { DiagnosticEvent } from '../core/diagnostics.js';
+import type { SharedInput } from '../core/io.js';
+import { mergeExact } from './exact.js';
+import type { LaneWindows } from './exact.js';
+import type { ReadAt } from './read-cache.js';
+import { TRACE_OWN_EVENTS, TRACE_OWN_MASK, windowHeaderAt } from './records.js';
+import type { PcpuWindows, WindowIndex } from './window-index.js';
+
+/** A TSC as its two 32-bit words, [hi, lo]. */
+export type TscWords = readonly [number, number];
+
+/** One slice of an exact merge: the part of each pCPU's records it holds. */
+export interface MergeSlice {
+  /** The pCPUs with records in the slice (windows cut where the slice starts and ends). */
+  readonly lanes: LaneWindows[];
+  /** Every record of the slice must have a TSC below this one (the next slice's cut); absent for the last. */
+  readonly endTsc?: TscWords;
+}
+
+/** What a helper thread needs to merge a slice: the slice, and the input to read it from. */
+export interface SliceTask {
+  readonly input: SharedInput;
+  readonly size: number;
+  readonly slice: MergeSlice;
+}
+
+/** A merged slice, whose owner is the receiver. */
+export interface SliceResult {
+  /** The slice's rows, in merge order; payload words packed in `rows.words`. */
+  readonly rows: RecordBatch;
+  /** Whether every row's TSC is below the slice's `endTsc` (if not, the slice is merged again with the next). */
+  readonly belowEnd: boolean;
+  /** The diagnostics of the slice, in the order they were reported. */
+  readonly diagnostics: readonly DiagnosticEvent[];
+}
+
+/**
+ * Merges slices in another thread: a plain object, so that each platform brings its own (`xenspan/node`
+ * has `createMergeWorkers`). A rejected promise is not an error of the run: the slice is merged in the
+ * calling thread instead.
+ */
+export interface SliceMergeHelper {
+  mergeSlice(task: SliceTask): Promise<SliceResult>;
+  /**
+   * The rows of a result this helper gave are handed out and no longer read: their columns may be
+   * written again (a slice's columns are tens of MB, and new memory costs more than reused).
+   */
+  recycle?(rows: RecordBatch): void;
+}
+
+/** Reads bytes at an offset, at once or later. */
+type ReadAnyAt = (offset: number, length: number) => Uint8Array | Promise<Uint8Array>;
+
+/** Bytes of a window's header. */
+const HEADER_BYTES = 12;
+/** Records read at a window's start to find its first TSC. */
+const FIRST_TSC_BYTES = 512;
+
+/** Where one pCPU's records are cut: before the record `skip` bytes into window `window`'s records. */
+interface LaneCut {
+  /** Index of the window; the window count for a cut after the pCPU's last record. */
+  readonly window: number;
+  readonly skip: number;
+  /** The pCPU's last TSC before the cut; undefined when none comes before it. */
+  readonly lastTsc: TscWords | undefined;
+}
+
+/** A cut of the whole merge at a TSC: one {@link LaneCut} per pCPU, in the index's order. */
+interface Cut {
+  readonly tsc: TscWords;
+  readonly lanes: readonly LaneCut[];
+}
+
+function below(hi: number, lo: number, than: TscWords): boolean {
+  return hi < than[0] || (hi === than[0] && lo < than[1]);
+}
+
+/** Words of `bytes` (a copy when they are not 4-byte aligned). */
+function wordsOf(bytes: Uint8Array): Uint32Array {
+  if ((bytes.byteOffset & 3) === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
+  return new Uint32Array(bytes.slice(0, bytes.length & ~3).buffer);
+}
+
+/**
+ * Cuts of the merge about every `sliceBytes` of the input, at TSCs where the rule in the module's comment
+ * holds for every pCPU; places where it cannot be made sure of (damage, records without TSC at a pCPU's
+ * start, TSCs going backwards across the cut) get no cut.
+ */
+async function planCuts(index: WindowIndex, size: number, readAt: ReadAnyAt, sliceBytes: number): Promise<Cut[]> {
+  const cuts: Cut[] = [];
+  for (let target = sliceBytes; target + sliceBytes / 2 < size; target += sliceBytes) {
+    const tsc = await tscNear(index.pcpus, target, readAt);
+    if (tsc === undefined) continue;
+    const previous = cuts[cuts.length - 1];
+    if (previous !== undefined && !below(previous.tsc[0], previous.tsc[1], tsc)) continue;
+    const lanes: LaneCut[] = [];
+    for (const windows of index.pcpus) {
+      const cut = await laneCut(windows, tsc, readAt);
+      if (cut === undefined) break;
+      const before = previous?.lanes[lanes.length];
+      if (before !== undefined && (cut.window < before.window || (cut.window === before.window && cut.skip < before.skip))) break;
+      lanes.push(cut);
+    }
+    if (lanes.length === index.pcpus.length) cuts.push({ tsc, lanes });
+  }
+  return cuts;
+}
+
+/** The TSC of the first ordinary record with one in the window that holds file offset `target`. */
+async function tscNear(pcpus: readonly PcpuWindows[], target: number, readAt: ReadAnyAt): Promise<TscWords | undefined> {
+  let best: { windows: PcpuWindows; window: number } | undefined;
+  for (const windows of pcpus) {
+    const window = lastAtOrBefore(windows.offsets, target);
+    if (window < 0) continue;
+    if (best === undefined || windows.offsets[window]! > best.windows.offsets[best.window]!) best = { windows, window };
+  }
+  if (best === undefined) return undefined;
+  const words = await bodyOf(best.windows, best.window, readAt);
+  for (let w = 0; w < words.length; ) {
+    const header = words[w]!;
+    const size = recordBytesOf(header) >>> 2;
+    if (windowHeaderAt(words, w, words.length) || w + size > words.length) return undefined;
+    if (header >>> 31 !== 0 && (header & TRACE_OWN_MASK) !== TRACE_OWN_EVENTS) return [words[w + 2]!, words[w + 1]!];
+    w += size;
+  }
+  return undefined;
+}
+
+/** Index of the last offset not after `target` (offsets ascending); −1 if none. */
+function lastAtOrBefore(offsets: readonly number[], target: number): number {
+  let low = 0;
+  let high = offsets.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (offsets[mid]! <= target) low = mid + 1;
+    else high = mid;
+  }
+  return low - 1;
+}
+
+async function bodyOf(windows: PcpuWindows, window: number, readAt: ReadAnyAt, limit = Infinity): Promise<Uint32Array> {
+  const length = Math.min(limit, windows.lengths[window]! - HEADER_BYTES);
+  return wordsOf(await readAt(windows.offsets[window]! + HEADER_BYTES, length));
+}
+
+/** The TSC of a window's first record with one, if it is in its first bytes. */
+async function firstTscOf(windows: PcpuWindows, window: number, readAt: ReadAnyAt): Promise<TscWords | undefined> {
+  const words = await bodyOf(windows, window, readAt, FIRST_TSC_BYTES);
+  for (let w = 0; w < words.length; w += recordBytesOf(words[w]!) >>> 2) {
+    if (words[w]! >>> 31 !== 0 && w + 2 < words.length) return [words[w + 2]!, words[w + 1]!];
+  }
+  return undefined;
+}
+
+/**
+ * Where one pCPU is cut at `tsc`: before its first record with a TSC of at least `tsc`, found from the
+ * last window whose first TSC is below it. Undefined where the rule cannot be made sure of.
+ */
+async function laneCut(windows: PcpuWindows, tsc: TscWords, readAt: ReadAnyAt): Promise<LaneCut | undefined> {
+  const count = windows.offsets.length;
+  let low = 0;
+  let high = count - 1;
+  let from = -1;
+  while (low <= high) {
+    const mid = (low + high) >>> 1;
+    const first = await firstTscOf(windows, mid, readAt);
+    if (first === undefined) return undefined;
+    if (below(first[0], first[1], tsc)) {
+      from = mid;
+      low = mid + 1;
+    } else {
+      high = mid - 1;
+    }
+  }
+  // No window starts below the TSC: the whole pCPU is after the cut (records without TSC at its start
+  // borrow its first TSC, which is not below it either).
+  if (from < 0) return { window: 0, skip: 0, lastTsc: undefined };
+  let lastTsc: TscWords | undefined;
+  /**
+   * Whether a record with a TSC that is not wrap padding comes before the cut: records without TSC at
+   * the pCPU's start borrow the first such TSC, which must then come before the cut too.
+   */
+  let borrowable = false;
+  // The cut is in this window or at the next one's first record with a TSC (which starts at or after `tsc`).
+  for (let window = from; window < count && window <= from + 1; window++) {
+    const words = await bodyOf(windows, window, readAt);
+    for (let w = 0; w < words.length; ) {
+      const header = words[w]!;
+      const size = recordBytesOf(header) >>> 2;
+      if (windowHeaderAt(words, w, words.length) || w + size > words.length) return undefined;
+      if (header >>> 31 !== 0) {
+        const hi = words[w + 2]!;
+        const lo = words[w + 1]!;
+        if (!below(hi, lo, tsc)) {
+          // The trace class's own records (a wrap record is dropped, not merged) make no cut.
+          if ((header & TRACE_OWN_MASK) === TRACE_OWN_EVENTS || lastTsc === undefined || !borrowable) return undefined;
+          return { window, skip: w * 4, lastTsc };
+        }
+        lastTsc = [hi, lo];
+        if ((header & EVENT_MASK) !== TRC_TRACE_WRAP_BUFFER) borrowable = true;
+      }
+      w += size;
+    }
+  }
+  return from + 1 >= count ? { window: count, skip: 0, lastTsc } : undefined;
+}
+
+/** The part of one pCPU's windows between two cuts (undefined: the pCPU's start, or its end). */
+function laneBetween(windows: PcpuWindows, from: LaneCut | undefined, to: LaneCut | undefined): LaneWindows | undefined {
+  const count = windows.offsets.length;
+  const startWindow = from?.window ?? 0;
+  const skip = from?.skip ?? 0;
+  const endWindow = to?.window ?? count;
+  const endSkip = to?.skip ?? 0;
+  if (startWindow > endWindow || (startWindow === endWindow && skip >= endSkip)) return undefined;
+  const offsets: number[] = [];
+  const lengths: number[] = [];
+  for (let window = startWindow; window < count && (window < endWindow || endSkip > 0); window++) {
+    offsets.push(windows.offsets[window]!);
+    lengths.push(window === endWindow ? HEADER_BYTES + endSkip : windows.lengths[window]!);
+    if (window === endWindow) break;
+  }
+  if (offsets.length === 0) return undefined;
+  return {
+    pcpu: windows.pcpu,
+    offsets,
+    lengths,
+    ...(skip === 0 ? {} : { firstSkip: skip }),
+    ...(from?.lastTsc === undefined ? {} : { resumeTsc: from.lastTsc }),
+  };
+}
+
+/** The slice between two cuts (undefined: the start of the merge, or its end). */
+function sliceBetween(index: WindowIndex, from: Cut | undefined, to: Cut | undefined): MergeSlice {
+  const lanes: LaneWindows[] = [];
+  index.pcpus.forEach((windows, i) => {
+    const lane = laneBetween(windows, from?.lanes[i], to?.lanes[i]);
+    if (lane !== undefined) lanes.push(lane);
+  });
+  return to === undefined ? { lanes } : { lanes, endTsc: to.tsc };
+}
+
+/**
+ * Plans an exact merge in slices of about `sliceBytes` of input each: at least one slice, the whole merge
+ * when no cut can be made.
+ */
+export async function planSlices(index: WindowIndex, size: number, readAt: ReadAnyAt, sliceBytes: number): Promise<MergeSlice[]> {
+  const cuts = await planCuts(index, size, readAt, sliceBytes);
+  const slices: MergeSlice[] = [];
+  for (let k = 0; k <= cuts.length; k++) slices.push(sliceBetween(index, cuts[k - 1], cuts[k]));
+  return slices;
+}
+
+/**
+ * Joins neighbouring slices into one (when a slice's rows did not all come before the next cut).
+ * `slices[from … to − 1]` become one slice.
+ */
+export function joinSlices(slices: readonly MergeSlice[], from: number, to: number): MergeSlice {
+  const byPcpu = new Map<number, { pcpu: number; offsets: number[]; lengths: number[]; firstSkip?: number; resumeTsc?: TscWords }>();
+  for (let k = from; k < to; k++) {
+    for (const lane of slices[k]!.lanes) {
+      const joined = byPcpu.get(lane.pcpu);
+      if (joined === undefined) {
+        byPcpu.set(lane.pcpu, {
+          pcpu: lane.pcpu,
+          offsets: [...lane.offsets],
+          lengths: [...lane.lengths],
+          ...(lane.firstSkip === undefined ? {} : { firstSkip: lane.firstSkip }),
+          ...(lane.resumeTsc === undefined ? {} : { resumeTsc: lane.resumeTsc }),
+        });
+        continue;
+      }
+      let first = 0;
+      const last = joined.offsets.length - 1;
+      if (joined.offsets[last] === lane.offsets[0]) {
+        // A window the cut went through: its two parts become one again.
+        joined.lengths[last] = lane.lengths[0]!;
+        first = 1;
+      }
+      for (let i = first; i < lane.offsets.length; i++) {
+        joined.offsets.push(lane.offsets[i]!);
+        joined.lengths.push(lane.lengths[i]!);
+      }
+    }
+  }
+  const end = slices[to - 1]!.endTsc;
+  return { lanes: [...byPcpu.values()], ...(end === undefined ? {} : { endTsc: end }) };
+}
+
+/** The span of the input a slice's records lie in: [start, end). */
+function blockOf(slice: MergeSlice): { start: number; end: number } {
+  let start = Infinity;
+  let end = 0;
+  for (const lane of slice.lanes) {
+    start = Math.min(start, lane.offsets[0]! + HEADER_BYTES + (lane.firstSkip ?? 0));
+    const last = lane.offsets.length - 1;
+    end = Math.max(end, lane.offsets[last]! + lane.lengths[last]!);
+  }
+  return start < end ? { start, end } : { start: 0, end: 0 };
+}
+
+/** `length` bytes at `offset`, asking again after short reads (fewer only where the input ends). */
+async function readWhole(readAt: ReadAt, offset: number, length: number): Promise<Uint8Array> {
+  const first = await readAt(offset, length);
+  if (first.length >= length || first.length === 0) return first;
+  const whole = new Uint8Array(length);
+  whole.set(first);
+  let got = first.length;
+  while (got < length) {
+    const more = await readAt(offset + got, length - got);
+    if (more.length === 0) return whole.subarray(0, got);
+    whole.set(more, got);
+    got += more.length;
+  }
+  return whole;
+}
+
+/** A recorder of diagnostics, to be reported again, in order, where the slice's rows are handed out. */
+function recordDiagnostics(): { diagnostics: Diagnostics; events: DiagnosticEvent[] } {
+  const events: DiagnosticEvent[] = [];
+  return { diagnostics: new Diagnostics({ samplesPerCode: 0, onDiagnostic: (event) => events.push(event) }), events };
+}
+
+/**
+ * Merges one slice of an input and keeps its rows: what a helper thread does. The rows' payload words are
+ * the block of the input that the slice spans (a view when the input is shared memory, else a copy).
+ */
+export async function mergeSlice(
+  slice: MergeSlice,
+  size: number,
+  readAt: ReadAt,
+  spare?: RecordBatch,
+  scratch?: { arena?: Uint32Array },
+): Promise<SliceResult> {
+  const { diagnostics, events } = recordDiagnostics();
+  const block = blockOf(slice);
+  // The rows' payload words are this block; the merge reads it too, from memory (a file is read once).
+  const blockBytes = await readWhole(readAt, block.start, block.end - block.start);
+  const blockEnd = block.start + blockBytes.length;
+  const readBlock: ReadAt = async (offset, length) =>
+    offset >= block.start && offset + length <= blockEnd
+      ? blockBytes.subarray(offset - block.start, offset - block.start + length)
+      : readAt(offset, length);
+  const parts: RecordBatch[] = [];
+  const batchSize = sliceBatchSize(block.end - block.start);
+  const output = spare !== undefined && spare.header.length >= batchSize ? spare : undefined;
+  await mergeExact(slice.lanes, size, readBlock, {
+    onBatch: (batch) => parts.push(batch),
+    diagnostics,
+    batchSize,
+    payloadFrom: block.start,
+    ...(output === undefined ? {} : { output }),
+    ...(scratch === undefined ? {} : { scratch }),
+  });
+  if (parts.length === 0) parts.push(output ?? createRecordBatch(1, 0));
+  const rows = parts.length === 1 ? parts[0]! : joinBatches(parts);
+  rows.words = wordsOf(blockBytes);
+  const belowEnd = slice.endTsc === undefined || rowsBelow(rows, slice.endTsc) === rows.length;
+  return { rows, belowEnd, diagnostics: events };
+}
+
+/**
+ * Rows of the batch a slice of `bytes` is merged into: room for records of 12 bytes on average
+ * (bench-large's are 17), so one batch and seldom two. Rounded up to 128 Ki rows, so that slices of
+ * about the same size can reuse each other's batches (see {@link SliceMergeHelper.recycle}).
+ */
+function sliceBatchSize(bytes: number): number {
+  const step = 1 << 17;
+  return Math.max(1, Math.ceil(bytes / 12 / step)) * step;
+}
+
+/** Batches' rows one after another in one batch (payload indices as they are). */
+function joinBatches(parts: readonly RecordBatch[]): RecordBatch {
+  const joined = createRecordBatch(Math.max(1, parts.reduce((sum, part) => sum + part.length, 0)), 0);
+  for (const part of parts) {
+    copyRows(part, joined, 0, part.length, joined.length);
+    joined.length += part.length;
+  }
+  return joined;
+}
+
+/**
+ * Reads a shared input in the thread that received it: bytes in a `SharedArrayBuffer` or a Blob;
+ * undefined for a file, which needs the platform (`xenspan/node`'s workers open it themselves).
+ */
+export function sharedInputReader(input: SharedInput): ReadAt | undefined {
+  if (input.kind === 'bytes') {
+    const bytes = new Uint8Array(input.buffer, input.byteOffset, input.length);
+    return async (offset, length) => bytes.subarray(offset, Math.min(bytes.length, offset + length));
+  }
+  if (input.kind === 'blob') {
+    const blob = input.blob;
+    return async (offset, length) => new Uint8Array(await blob.slice(offset, Math.min(blob.size, offset + length)).arrayBuffer());
+  }
+  return undefined;
+}
+
+/** Options of {@link mergeExactInSlices}. */
+export interface SlicedMergeOptions {
+  readonly onBatch: (batch: RecordBatch) => void;
+  readonly diagnostics: Diagnostics;
+  readonly batchSize?: number;
+  readonly backpressure?: (() => Promise<void> | undefined) | undefined;
+  /** The threads that merge slices besides the calling one. */
+  readonly helpers: readonly SliceMergeHelper[];
+  /** How helpers read the input. */
+  readonly input: SharedInput;
+  /** Input bytes per slice. Default: 8 MiB, less for inputs that would not give each thread four slices. */
+  readonly sliceBytes?: number;
+}
+
+/** Thrown out of a merge whose slice turned out to hold a record at or past its end TSC. */
+const PAST_END = Symbol('past the slice end');
+
+/**
+ * The exact merge with helper threads: the calling thread and each helper merge slices side by side,
+ * handed out in order with their diagnostics (a slice's diagnostics after its rows). The calling thread
+ * hands its own slices' rows straight out; the helpers' wait, at most one slice per helper.
+ */
+export async function mergeExactInSlices(
+  index: WindowIndex,
+  size: number,
+  readAt: ReadAt,
+  readAtNow: ReadAnyAt,
+  options: SlicedMergeOptions,
+): Promise<void> {
+  const threads = options.helpers.length + 1;
+  const sliceBytes = options.sliceBytes ?? Math.min(8 << 20, Math.max(256 << 10, Math.ceil(size / (4 * threads))));
+  const slices = await planSlices(index, size, readAtNow, sliceBytes);
+  const { onBatch, backpressure } = options;
+  const batchSize = options.batchSize ?? 8192;
+  const helpers = options.helpers;
+  const idle = [...helpers];
+  /** Slices given to helpers, by index: their result, or undefined when the helper failed. */
+  const pending = new Map<number, Promise<{ result: SliceResult; helper: SliceMergeHelper } | undefined>>();
+  /** The first slice that nobody has taken yet. */
+  let next = 0;
+  /** This thread's merges reuse one arena. */
+  const scratch: { arena?: Uint32Array } = {};
+  const dispatch = (): void => {
+    // A helper is given a slice when this thread takes one: the helpers' slices come after it, so that
+    // this thread hands out its own rows as it merges them, then theirs. Memory: a slice's rows per helper.
+    while (idle.length > 0 && next < slices.length) {
+      const helper = idle.pop()!;
+      const k = next++;
+      pending.set(
+        k,
+        helper.mergeSlice({ input: options.input, size, slice: slices[k]! }).then(
+          (result) => {
+            idle.push(helper);
+            return { result, helper };
+          },
+          // A helper that failed gets no more work; its slice is merged here instead.
+          () => undefined,
+        ),
+      );
+    }
+  };
+  const report = (events: readonly DiagnosticEvent[]): void => {
+    for (const event of events) options.diagnostics.report(event.code, event, event.message);
+  };
+
+  /**
+   * Merges `slice` here, handing its rows out as they come but for the first `skip` (handed out already).
+   * Stops at a row at or past the slice's end TSC (rows before it are right: see the module's comment) and
+   * returns how many rows were handed out in all, or −1 when the slice was merged to its end.
+   */
+  const mergeHere = async (slice: MergeSlice, skip: number): Promise<number> => {
+    const { diagnostics, events } = recordDiagnostics();
+    const end = slice.endTsc;
+    let handed = 0;
+    try {
+      await mergeExact(slice.lanes, size, readAt, {
+        diagnostics,
+        batchSize,
+        backpressure,
+        scratch,
+        onBatch: (batch) => {
+          const good = end === undefined ? batch.length : rowsBelow(batch, end);
+          const from = Math.min(good, Math.max(0, skip - handed));
+          if (from < good) onBatch(from === 0 && good === batch.length ? batch : rowsView(batch, from, good));
+          handed += good;
+          if (good < batch.length) throw PAST_END;
+        },
+      });
+    } catch (error) {
+      if (error === PAST_END) return handed;
+      throw error;
+    }
+    report(events);
+    return -1;
+  };
+
+  for (let k = 0; k < slices.length; ) {
+    const taken = pending.get(k);
+    pending.delete(k);
+    const merged = taken === undefined ? undefined : await taken;
+    const result = merged?.result;
+    let end = k + 1;
+    if (result?.belowEnd === true) {
+      report(result.diagnostics);
+      for (let at = 0; at < result.rows.length; at += batchSize) {
+        onBatch(rowsView(result.rows, at, Math.min(result.rows.length, at + batchSize)));
+        const wait = backpressure?.();
+        if (wait !== undefined) await wait;
+      }
+      merged!.helper.recycle?.(result.rows);
+      k = end;
+      continue;
+    }
+    // Here: a slice nobody took, whose helper failed, or that holds a record past its end (then it is
+    // merged again together with the next slice, and with more as long as that happens).
+    if (result !== undefined) end++;
+    let handed = 0;
+    for (;;) {
+      for (let j = k + 1; j < end; j++) pending.delete(j);
+      next = Math.max(next, end);
+      dispatch();
+      handed = await mergeHere(end === k + 1 ? slices[k]! : joinSlices(slices, k, end), handed);
+      if (handed < 0) break;
+      end++;
+    }
+    k = end;
+  }
+}
+
+/** How many of a batch's first rows have a TSC below `end` (they are in TSC order up to the first that does not). */
+function rowsBelow(batch: RecordBatch, end: TscWords): number {
+  const [endHi, endLo] = end;
+  const { tscHi, tscLo } = batch;
+  for (let i = 0; i < batch.length; i++) {
+    const hi = tscHi[i]!;
+    if (hi > endHi || (hi === endHi && tscLo[i]! >= endLo)) return i;
+  }
+  return batch.length;
+}
+
+/** Rows [from, to) of a batch as a batch of views. */
+function rowsView(rows: RecordBatch, from: number, to: number): RecordBatch {
+  return {
+    length: to - from,
+    pcpu: rows.pcpu.subarray(from, to),
+    header: rows.header.subarray(from, to),
+    tscLo: rows.tscLo.subarray(from, to),
+    tscHi: rows.tscHi.subarray(from, to),
+    flags: rows.flags.subarray(from, to),
+    payloadIndex: rows.payloadIndex.subarray(from, to),
+    words: rows.words,
+    fileOffset: rows.fileOffset.subarray(from, to),
+  };
+}
