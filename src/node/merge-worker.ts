@@ -8,6 +8,7 @@ import { parentPort } from 'node:worker_threads';
 import { mergeSlice, sharedInputReader } from '../parse/slices.js';
 import { fileSource } from './index.js';
 import type { SliceTask } from '../parse/slices.js';
+import type { MergeScratch } from '../parse/exact.js';
 import type { RecordBatch } from '../core/batch.js';
 import type { ReadAt } from '../parse/read-cache.js';
 
@@ -22,7 +23,7 @@ interface TaskMessage {
 /** Recycled columns (a slice's are tens of MB: new memory costs more than reused). */
 const spares: RecordBatch[] = [];
 /** The worker's merges reuse one arena. */
-const scratch: { arena?: Uint32Array } = {};
+const scratch: MergeScratch = {};
 
 const port = parentPort;
 if (port === null) throw new Error('xenspan merge worker: not started as a worker thread');

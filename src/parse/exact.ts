@@ -41,6 +41,12 @@ export interface LaneWindows extends PcpuWindows {
   readonly resumeTsc?: readonly [number, number];
 }
 
+/** Memory that merges run one after another reuse: the arena, and the read cache's copies of shared memory. */
+export interface MergeScratch {
+  arena?: Uint32Array;
+  blocks?: Uint8Array[];
+}
+
 /** Options of {@link mergeExact}. */
 export interface ExactMergeOptions {
   /** Receives batches in global order. BORROWED: valid only during the call. */
@@ -61,7 +67,7 @@ export interface ExactMergeOptions {
    * Memory kept from one merge to the next (a slice's merges, one after another): the arena is taken
    * from here when it is large enough, and left here. Megabytes each time otherwise.
    */
-  readonly scratch?: { arena?: Uint32Array };
+  readonly scratch?: MergeScratch;
   /** With `payloadFrom`: a batch to write the first rows into (its columns are reused; `batchSize` at most its room). */
   readonly output?: RecordBatch;
 }
@@ -197,7 +203,7 @@ class ExactMerger {
     this.#diagnostics = options.diagnostics;
     this.#backpressure = options.backpressure;
     this.#batchSize = Math.min(options.batchSize ?? 8192, options.output?.header.length ?? Infinity);
-    this.#cache = new ReadCache(readAt, size);
+    this.#cache = new ReadCache(readAt, size, undefined, undefined, options.scratch === undefined ? undefined : (options.scratch.blocks ??= []));
     this.#readBytes = readBytesPerRefill(pcpus.length);
     // A lane's region: room for one read plus as much again (records waiting for a TSC, the carry of a
     // cut record), or for all of its records when that is less, so that pCPUs with little data cost little.
@@ -221,6 +227,14 @@ class ExactMerger {
   }
 
   async run(): Promise<void> {
+    try {
+      await this.#merge();
+    } finally {
+      this.#cache.release();
+    }
+  }
+
+  async #merge(): Promise<void> {
     for (const lane of this.#lanes) await this.#refill(lane);
     for (;;) {
       const starving = this.#emit();

@@ -10,6 +10,8 @@ export type ReadAt = (offset: number, length: number) => Promise<Uint8Array>;
 interface Block {
   /** Set once the read finished. */
   bytes: Uint8Array | undefined;
+  /** The ordinary memory `bytes` were copied into from shared memory, given back when the block goes. */
+  copy?: Uint8Array;
   readonly pending: Promise<Uint8Array>;
   /** Whether a reader used it yet (its first use reads the next block ahead). */
   used: boolean;
@@ -30,11 +32,16 @@ export class ReadCache {
   /** Blocks by block number (offset / blockBytes), in the order they were read. */
   readonly #blocks = new Map<number, Block>();
 
-  constructor(readAt: ReadAt, size: number, blockBytes = 1 << 20, maxBlocks = 8) {
+  /** Copies of blocks read from shared memory that went, for the next ones (see `#own`). */
+  readonly #spares: Uint8Array[];
+
+  /** `spares`: kept from one cache to the next, so that a run of merges allocates its copies once. */
+  constructor(readAt: ReadAt, size: number, blockBytes = 1 << 20, maxBlocks = 8, spares: Uint8Array[] = []) {
     this.#readAt = readAt;
     this.#size = size;
     this.#blockBytes = blockBytes;
     this.#maxBlocks = maxBlocks;
+    this.#spares = spares;
   }
 
   /**
@@ -87,6 +94,30 @@ export class ReadCache {
     return got === length ? whole : whole.subarray(0, got);
   }
 
+  /** Gives the copies of shared memory back to the spares (the cache is not used after this). */
+  release(): void {
+    for (const block of this.#blocks.values()) {
+      if (block.copy !== undefined && this.#spares.length <= this.#maxBlocks) this.#spares.push(block.copy);
+    }
+    this.#blocks.clear();
+  }
+
+  /**
+   * Bytes in shared memory (a `SharedArrayBuffer`) are copied into ordinary memory once: V8 copies shared
+   * memory word by word, and 6 times slower, unless source and target start alike modulo 8, which the
+   * merge's copies of windows (at any word) into its arena seldom do. One copy here, from an 8-byte
+   * boundary to one, is fast; later copies from it are too.
+   */
+  #own(bytes: Uint8Array, block: Block): Uint8Array {
+    if (typeof SharedArrayBuffer === 'undefined' || !(bytes.buffer instanceof SharedArrayBuffer)) return bytes;
+    const lead = bytes.byteOffset & 7;
+    let copy = this.#spares.pop();
+    if (copy === undefined || copy.length < bytes.length + lead) copy = new Uint8Array(Math.max(this.#blockBytes, bytes.length) + 8);
+    copy.set(new Uint8Array(bytes.buffer, bytes.byteOffset - lead, bytes.length + lead));
+    block.copy = copy;
+    return copy.subarray(lead, lead + bytes.length);
+  }
+
   #load(number: number): Block {
     const blocks = this.#blocks;
     if (blocks.size >= this.#maxBlocks) {
@@ -94,6 +125,7 @@ export class ReadCache {
       for (const [old, block] of blocks) {
         if (block.bytes !== undefined) {
           blocks.delete(old);
+          if (block.copy !== undefined && this.#spares.length <= this.#maxBlocks) this.#spares.push(block.copy);
           break;
         }
       }
@@ -102,7 +134,7 @@ export class ReadCache {
     const block: Block = {
       bytes: undefined,
       used: false,
-      pending: this.#readFully(at, Math.min(this.#blockBytes, this.#size - at)).then((bytes) => (block.bytes = bytes)),
+      pending: this.#readFully(at, Math.min(this.#blockBytes, this.#size - at)).then((bytes) => (block.bytes = this.#own(bytes, block))),
     };
     // A read ahead may fail before any reader awaits it: the reader that does gets the error; until then
     // it must not count as an unhandled rejection (which ends a Node process).

@@ -16,7 +16,7 @@ import { Diagnostics } from '../core/diagnostics.js';
 import type { DiagnosticEvent } from '../core/diagnostics.js';
 import type { SharedInput } from '../core/io.js';
 import { mergeExact } from './exact.js';
-import type { LaneWindows } from './exact.js';
+import type { LaneWindows, MergeScratch } from './exact.js';
 import type { ReadAt } from './read-cache.js';
 import { TRACE_OWN_EVENTS, TRACE_OWN_MASK, windowHeaderAt } from './records.js';
 import type { PcpuWindows, WindowIndex } from './window-index.js';
@@ -345,7 +345,7 @@ export async function mergeSlice(
   size: number,
   readAt: ReadAt,
   spare?: RecordBatch,
-  scratch?: { arena?: Uint32Array },
+  scratch?: MergeScratch,
 ): Promise<SliceResult> {
   const { diagnostics, events } = recordDiagnostics();
   const block = blockOf(slice);
@@ -451,7 +451,7 @@ export async function mergeExactInSlices(
   /** The first slice that nobody has taken yet. */
   let next = 0;
   /** This thread's merges reuse one arena. */
-  const scratch: { arena?: Uint32Array } = {};
+  const scratch: MergeScratch = {};
   const dispatch = (): void => {
     // A helper is given a slice when this thread takes one: the helpers' slices come after it, so that
     // this thread hands out its own rows as it merges them, then theirs. Memory: a slice's rows per helper.

@@ -36,6 +36,27 @@ describe('ReadCache', () => {
     expect((await cache.read(1000, 10)).length).toBe(0);
   });
 
+  it('copies blocks of shared memory into ordinary memory, and reuses those copies', async () => {
+    // V8 copies a SharedArrayBuffer slowly unless source and target are alike modulo 8: the cache hands
+    // out ordinary memory, so the merge's copies into its arena are fast. Here at an odd offset too.
+    const buffer = new SharedArrayBuffer(1004);
+    const shared = new Uint8Array(buffer, 4, 1000);
+    shared.set(data);
+    const spares: Uint8Array[] = [];
+    const cache = new ReadCache(async (offset, length) => shared.subarray(offset, offset + length), data.length, 100, 2, spares);
+    for (let at = 0; at < 1000; at += 37) {
+      const piece = await cache.read(at, 37);
+      expect(piece.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+      expect(Array.from(piece), `at ${at}`).toEqual(Array.from(data.subarray(at, at + piece.length)));
+    }
+    cache.release();
+    const kept = spares.length;
+    expect(kept).toBeGreaterThan(0); // the blocks' copies wait for the next cache
+    const next = new ReadCache(async (offset, length) => shared.subarray(offset, offset + length), data.length, 100, 2, spares);
+    expect(Array.from(await next.read(500, 10))).toEqual(Array.from(data.subarray(500, 510)));
+    expect(spares.length).toBeLessThan(kept); // taken from the spares, not allocated
+  });
+
   it('asks again when the source returns fewer bytes than asked before its end', async () => {
     const calls: Array<[number, number]> = [];
     const stingy = async (offset: number, length: number) => {
