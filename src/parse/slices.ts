@@ -47,6 +47,8 @@ export interface SliceResult {
   readonly belowEnd: boolean;
   /** The diagnostics of the slice, in the order they were reported. */
   readonly diagnostics: readonly DiagnosticEvent[];
+  /** Milliseconds the merge took where it ran (sizes the next slices; the reply may take longer to be seen). */
+  readonly elapsed?: number;
 }
 
 /**
@@ -70,6 +72,8 @@ type ReadAnyAt = (offset: number, length: number) => Uint8Array | Promise<Uint8A
 const HEADER_BYTES = 12;
 /** Records read at a window's start to find its first TSC. */
 const FIRST_TSC_BYTES = 512;
+/** Windows of a pCPU looked through for a TSC, or for a cut, before giving up a place to cut. */
+const WALK_WINDOWS = 8;
 
 /** Where one pCPU's records are cut: before the record `skip` bytes into window `window`'s records. */
 interface LaneCut {
@@ -97,28 +101,23 @@ function wordsOf(bytes: Uint8Array): Uint32Array {
 }
 
 /**
- * Cuts of the merge about every `sliceBytes` of the input, at TSCs where the rule in the module's comment
- * holds for every pCPU; places where it cannot be made sure of (damage, records without TSC at a pCPU's
- * start, TSCs going backwards across the cut) get no cut.
+ * A cut of the merge near file offset `target`, after `previous`, at a TSC where the rule in the module's
+ * comment holds for every pCPU; undefined where it cannot be made sure of (damage, records without TSC
+ * at a pCPU's start, TSCs going backwards across the cut).
  */
-async function planCuts(index: WindowIndex, size: number, readAt: ReadAnyAt, sliceBytes: number): Promise<Cut[]> {
-  const cuts: Cut[] = [];
-  for (let target = sliceBytes; target + sliceBytes / 2 < size; target += sliceBytes) {
-    const tsc = await tscNear(index.pcpus, target, readAt);
-    if (tsc === undefined) continue;
-    const previous = cuts[cuts.length - 1];
-    if (previous !== undefined && !below(previous.tsc[0], previous.tsc[1], tsc)) continue;
-    const lanes: LaneCut[] = [];
-    for (const windows of index.pcpus) {
-      const cut = await laneCut(windows, tsc, readAt);
-      if (cut === undefined) break;
-      const before = previous?.lanes[lanes.length];
-      if (before !== undefined && (cut.window < before.window || (cut.window === before.window && cut.skip < before.skip))) break;
-      lanes.push(cut);
-    }
-    if (lanes.length === index.pcpus.length) cuts.push({ tsc, lanes });
+async function cutAt(index: WindowIndex, target: number, previous: Cut | undefined, readAt: ReadAnyAt): Promise<Cut | undefined> {
+  const tsc = await tscNear(index.pcpus, target, readAt);
+  if (tsc === undefined) return undefined;
+  if (previous !== undefined && !below(previous.tsc[0], previous.tsc[1], tsc)) return undefined;
+  const lanes: LaneCut[] = [];
+  for (const windows of index.pcpus) {
+    const cut = await laneCut(windows, tsc, readAt);
+    if (cut === undefined) return undefined;
+    const before = previous?.lanes[lanes.length];
+    if (before !== undefined && (cut.window < before.window || (cut.window === before.window && cut.skip < before.skip))) return undefined;
+    lanes.push(cut);
   }
-  return cuts;
+  return { tsc, lanes };
 }
 
 /** The TSC of the first ordinary record with one in the window that holds file offset `target`. */
@@ -158,11 +157,16 @@ async function bodyOf(windows: PcpuWindows, window: number, readAt: ReadAnyAt, l
   return wordsOf(await readAt(windows.offsets[window]! + HEADER_BYTES, length));
 }
 
-/** The TSC of a window's first record with one, if it is in its first bytes. */
+/**
+ * The pCPU's first TSC from a window's start on: in its first bytes, or in those of the next windows
+ * when it has none there (an empty window, say); undefined when none is found that way.
+ */
 async function firstTscOf(windows: PcpuWindows, window: number, readAt: ReadAnyAt): Promise<TscWords | undefined> {
-  const words = await bodyOf(windows, window, readAt, FIRST_TSC_BYTES);
-  for (let w = 0; w < words.length; w += recordBytesOf(words[w]!) >>> 2) {
-    if (words[w]! >>> 31 !== 0 && w + 2 < words.length) return [words[w + 2]!, words[w + 1]!];
+  for (let at = window; at < windows.offsets.length && at < window + WALK_WINDOWS; at++) {
+    const words = await bodyOf(windows, at, readAt, FIRST_TSC_BYTES);
+    for (let w = 0; w < words.length; w += recordBytesOf(words[w]!) >>> 2) {
+      if (words[w]! >>> 31 !== 0 && w + 2 < words.length) return [words[w + 2]!, words[w + 1]!];
+    }
   }
   return undefined;
 }
@@ -196,8 +200,10 @@ async function laneCut(windows: PcpuWindows, tsc: TscWords, readAt: ReadAnyAt): 
    * the pCPU's start borrow the first such TSC, which must then come before the cut too.
    */
   let borrowable = false;
-  // The cut is in this window or at the next one's first record with a TSC (which starts at or after `tsc`).
-  for (let window = from; window < count && window <= from + 1; window++) {
+  // The cut is in this window or at the next one's first record with a TSC (which starts at or after
+  // `tsc`), past any windows without one.
+  let window = from;
+  for (; window < count && window < from + WALK_WINDOWS; window++) {
     const words = await bodyOf(windows, window, readAt);
     for (let w = 0; w < words.length; ) {
       const header = words[w]!;
@@ -217,7 +223,7 @@ async function laneCut(windows: PcpuWindows, tsc: TscWords, readAt: ReadAnyAt): 
       w += size;
     }
   }
-  return from + 1 >= count ? { window: count, skip: 0, lastTsc } : undefined;
+  return window >= count ? { window: count, skip: 0, lastTsc } : undefined;
 }
 
 /** The part of one pCPU's windows between two cuts (undefined: the pCPU's start, or its end). */
@@ -255,15 +261,51 @@ function sliceBetween(index: WindowIndex, from: Cut | undefined, to: Cut | undef
   return to === undefined ? { lanes } : { lanes, endTsc: to.tsc };
 }
 
-/**
- * Plans an exact merge in slices of about `sliceBytes` of input each: at least one slice, the whole merge
- * when no cut can be made.
- */
+/** Plans an exact merge's slices one at a time, each of the size asked for (about: cuts fall where they can). */
+export class SlicePlanner {
+  /** The slices planned so far, in order; the last one ends the merge once {@link done}. */
+  readonly slices: MergeSlice[] = [];
+  readonly #index: WindowIndex;
+  readonly #size: number;
+  readonly #readAt: ReadAnyAt;
+  #previous: Cut | undefined;
+  /** Where the last cut was searched from. */
+  #target = 0;
+  #done = false;
+
+  constructor(index: WindowIndex, size: number, readAt: ReadAnyAt) {
+    this.#index = index;
+    this.#size = size;
+    this.#readAt = readAt;
+  }
+
+  /** Whether the last slice is planned. */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** Plans the next slice, of about `bytes` of input (the last one when less than half as much again is left). */
+  async next(bytes: number): Promise<void> {
+    if (this.#done) return;
+    const step = Math.max(4096, Math.floor(bytes / 4));
+    for (let target = this.#target + bytes; target + bytes / 2 < this.#size; target += step) {
+      const cut = await cutAt(this.#index, target, this.#previous, this.#readAt);
+      if (cut === undefined) continue;
+      this.slices.push(sliceBetween(this.#index, this.#previous, cut));
+      this.#previous = cut;
+      this.#target = target;
+      return;
+    }
+    this.slices.push(sliceBetween(this.#index, this.#previous, undefined));
+    this.#done = true;
+  }
+}
+
+/** Plans a whole exact merge in slices of about `sliceBytes` of input each (at least one). */
 export async function planSlices(index: WindowIndex, size: number, readAt: ReadAnyAt, sliceBytes: number): Promise<MergeSlice[]> {
-  const cuts = await planCuts(index, size, readAt, sliceBytes);
-  const slices: MergeSlice[] = [];
-  for (let k = 0; k <= cuts.length; k++) slices.push(sliceBetween(index, cuts[k - 1], cuts[k]));
-  return slices;
+  const planner = new SlicePlanner(index, size, readAt);
+  while (!planner.done) await planner.next(sliceBytes);
+  return planner.slices;
 }
 
 /**
@@ -347,6 +389,7 @@ export async function mergeSlice(
   spare?: RecordBatch,
   scratch?: MergeScratch,
 ): Promise<SliceResult> {
+  const started = performance.now();
   const { diagnostics, events } = recordDiagnostics();
   const block = blockOf(slice);
   // The rows' payload words are this block; the merge reads it too, from memory (a file is read once).
@@ -371,7 +414,7 @@ export async function mergeSlice(
   const rows = parts.length === 1 ? parts[0]! : joinBatches(parts);
   rows.words = wordsOf(blockBytes);
   const belowEnd = slice.endTsc === undefined || rowsBelow(rows, slice.endTsc) === rows.length;
-  return { rows, belowEnd, diagnostics: events };
+  return { rows, belowEnd, diagnostics: events, elapsed: performance.now() - started };
 }
 
 /**
@@ -427,10 +470,22 @@ export interface SlicedMergeOptions {
 /** Thrown out of a merge whose slice turned out to hold a record at or past its end TSC. */
 const PAST_END = Symbol('past the slice end');
 
+/** Bytes of input a slice's records take (its windows' parts, headers left out). */
+function sliceBytesOf(slice: MergeSlice): number {
+  let bytes = 0;
+  for (const lane of slice.lanes) {
+    for (const length of lane.lengths) bytes += length - HEADER_BYTES;
+    bytes -= lane.firstSkip ?? 0;
+  }
+  return bytes;
+}
+
 /**
  * The exact merge with helper threads: the calling thread and each helper merge slices side by side,
  * handed out in order with their diagnostics (a slice's diagnostics after its rows). The calling thread
- * hands its own slices' rows straight out; the helpers' wait, at most one slice per helper.
+ * takes a slice and hands its rows straight out, and gives each helper one of the next; the helpers'
+ * rows wait, one slice per helper. Slices are planned as they are needed, the helpers' sized so that
+ * they take about as long as the calling thread's (which also runs the consumer of the rows).
  */
 export async function mergeExactInSlices(
   index: WindowIndex,
@@ -439,30 +494,53 @@ export async function mergeExactInSlices(
   readAtNow: ReadAnyAt,
   options: SlicedMergeOptions,
 ): Promise<void> {
-  const threads = options.helpers.length + 1;
-  const sliceBytes = options.sliceBytes ?? Math.min(8 << 20, Math.max(256 << 10, Math.ceil(size / (4 * threads))));
-  const slices = await planSlices(index, size, readAtNow, sliceBytes);
-  const { onBatch, backpressure } = options;
+  const { onBatch, backpressure, helpers } = options;
   const batchSize = options.batchSize ?? 8192;
-  const helpers = options.helpers;
+  const threads = helpers.length + 1;
+  const baseBytes = options.sliceBytes ?? Math.min(8 << 20, Math.max(256 << 10, Math.ceil(size / (4 * threads))));
+  const planner = new SlicePlanner(index, size, readAtNow);
+  const slices = planner.slices;
+  /**
+   * A helper's slice size over this thread's, from how fast each merged its last slices (bytes per ms,
+   * this thread's with the consumer's time in it). With a slow consumer helpers take larger slices.
+   */
+  let helperShare = 1;
+  let ownRate = 0;
+  let helperRate = 0;
+  const learn = (): void => {
+    if (ownRate > 0 && helperRate > 0) helperShare = Math.min(2, Math.max(0.25, helperRate / ownRate));
+  };
+  /** Plans slices up to slice `k`; who merges each follows the order of {@link dispatch}. */
+  const plan = async (k: number): Promise<void> => {
+    while (slices.length <= k && !planner.done) {
+      const own = slices.length % threads === 0;
+      await planner.next(own ? baseBytes : Math.round(baseBytes * helperShare));
+    }
+  };
   const idle = [...helpers];
   /** Slices given to helpers, by index: their result, or undefined when the helper failed. */
   const pending = new Map<number, Promise<{ result: SliceResult; helper: SliceMergeHelper } | undefined>>();
   /** The first slice that nobody has taken yet. */
   let next = 0;
-  /** This thread's merges reuse one arena. */
+  /** This thread's merges reuse one arena and one set of read blocks. */
   const scratch: MergeScratch = {};
-  const dispatch = (): void => {
+  const dispatch = async (): Promise<void> => {
     // A helper is given a slice when this thread takes one: the helpers' slices come after it, so that
     // this thread hands out its own rows as it merges them, then theirs. Memory: a slice's rows per helper.
-    while (idle.length > 0 && next < slices.length) {
+    while (idle.length > 0) {
+      await plan(next);
+      if (next >= slices.length) return;
       const helper = idle.pop()!;
       const k = next++;
+      const slice = slices[k]!;
+      const started = performance.now();
       pending.set(
         k,
-        helper.mergeSlice({ input: options.input, size, slice: slices[k]! }).then(
+        helper.mergeSlice({ input: options.input, size, slice }).then(
           (result) => {
             idle.push(helper);
+            helperRate = sliceBytesOf(slice) / Math.max(0.01, result.elapsed ?? performance.now() - started);
+            learn();
             return { result, helper };
           },
           // A helper that failed gets no more work; its slice is merged here instead.
@@ -484,6 +562,7 @@ export async function mergeExactInSlices(
     const { diagnostics, events } = recordDiagnostics();
     const end = slice.endTsc;
     let handed = 0;
+    const started = performance.now();
     try {
       await mergeExact(slice.lanes, size, readAt, {
         diagnostics,
@@ -502,11 +581,15 @@ export async function mergeExactInSlices(
       if (error === PAST_END) return handed;
       throw error;
     }
+    ownRate = sliceBytesOf(slice) / Math.max(0.01, performance.now() - started);
+    learn();
     report(events);
     return -1;
   };
 
-  for (let k = 0; k < slices.length; ) {
+  for (let k = 0; ; ) {
+    await plan(k);
+    if (k >= slices.length) break;
     const taken = pending.get(k);
     pending.delete(k);
     const merged = taken === undefined ? undefined : await taken;
@@ -528,9 +611,11 @@ export async function mergeExactInSlices(
     if (result !== undefined) end++;
     let handed = 0;
     for (;;) {
+      await plan(end - 1);
+      end = Math.min(end, slices.length);
       for (let j = k + 1; j < end; j++) pending.delete(j);
       next = Math.max(next, end);
-      dispatch();
+      await dispatch();
       handed = await mergeHere(end === k + 1 ? slices[k]! : joinSlices(slices, k, end), handed);
       if (handed < 0) break;
       end++;

@@ -10,7 +10,8 @@ import { fromBlob } from '../../src/core/io.js';
 import { fileSource } from '../../src/node/index.js';
 import { decodeRecords } from '../../src/parse/decode.js';
 import type { DecodeOptions } from '../../src/parse/decode.js';
-import { mergeSlice, sharedInputReader } from '../../src/parse/slices.js';
+import { SlicePlanner, joinSlices, mergeSlice, sharedInputReader } from '../../src/parse/slices.js';
+import { indexWindows } from '../../src/parse/window-index.js';
 import type { SliceMergeHelper, SliceTask } from '../../src/parse/slices.js';
 import { mergedRows, seededRandom } from '../support/decode.js';
 import { realTraceNames, readTrace, tracePath } from '../support/shared.js';
@@ -146,6 +147,30 @@ describe('exact merge in slices', () => {
     expect(diagnosticsText(sliced.diagnostics)).toBe(diagnosticsText(one.diagnostics));
     expect(one.diagnostics.counts.tsc_backwards).toBe(1);
     expect(helper.slices).toBeGreaterThan(5);
+  });
+
+  it('plans slices of the sizes asked for, which together hold every record once', async () => {
+    const bytes = randomTrace(21);
+    // Seed 21 has windows without records, which hold no TSC to plan by.
+    const index = await indexWindows(bytes.length, (offset, length) => bytes.subarray(offset, offset + length));
+    const planner = new SlicePlanner(index, bytes.length, (offset, length) => bytes.subarray(offset, offset + length));
+    const asked = [2000, 500, 4000, 1000];
+    for (let k = 0; !planner.done; k++) await planner.next(asked[k % asked.length]!);
+    const slices = planner.slices;
+    expect(slices.length).toBeGreaterThanOrEqual(4);
+    const sizes = slices.map((slice) => slice.lanes.reduce((sum, lane) => lane.lengths.reduce((s, l) => s + l - 12, sum) - (lane.firstSkip ?? 0), 0));
+    // About the size asked for: a cut falls at a record within a window near the target.
+    for (let k = 1; k < slices.length - 1; k++) expect(sizes[k]!, `slice ${k}`).toBeLessThan(3 * asked[k % asked.length]! + 2000);
+    expect(slices.slice(0, -1).every((slice) => slice.endTsc !== undefined)).toBe(true);
+    expect(slices[slices.length - 1]!.endTsc).toBeUndefined();
+    // Joined again, they are the whole index.
+    const whole = joinSlices(slices, 0, slices.length);
+    const byPcpu = new Map(whole.lanes.map((lane) => [lane.pcpu, lane]));
+    for (const windows of index.pcpus) {
+      expect(byPcpu.get(windows.pcpu)?.offsets).toEqual(windows.offsets);
+      expect(byPcpu.get(windows.pcpu)?.lengths).toEqual(windows.lengths);
+      expect(byPcpu.get(windows.pcpu)?.firstSkip ?? 0).toBe(0);
+    }
   });
 
   it('leaves helpers out when the input cannot be shared with them', async () => {
