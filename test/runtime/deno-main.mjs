@@ -1,11 +1,29 @@
 // SPDX-License-Identifier: MIT
 // Deno side of the runtime smoke test: deno run --allow-read deno-main.mjs TRACE TRACE.gz
 import { smoke } from './smoke.mjs';
-import { fileSource } from '../../dist/node/index.js';
+import { createMergeWorkers, fileSource } from '../../dist/node/index.js';
 import { readTraceStats } from '../../dist/index.js';
+import { forEachRecordBatch } from '../../dist/parse/index.js';
 
 const [trace, gzipped] = Deno.args;
 const result = await smoke(await Deno.readFile(trace), await Deno.readFile(gzipped));
 // The Node entry works in Deno too (node: modules): a file read by seeking.
 const fromFile = await readTraceStats(await fileSource(trace));
-console.log(JSON.stringify({ ...result, fromFileRecords: fromFile.records, runtime: `deno ${Deno.version.deno}` }));
+// Worker threads (node:worker_threads in Deno) merge slices of the file: the same rows as one thread.
+const rowsOf = async (options) => {
+  const rows = [];
+  await forEachRecordBatch(await fileSource(trace), (batch) => {
+    for (let i = 0; i < batch.length; i++) rows.push(`${batch.fileOffset[i]} ${batch.tscHi[i]} ${batch.tscLo[i]} ${batch.flags[i]}`);
+  }, { merge: 'exact', ...options });
+  return rows.join('\n');
+};
+const workers = createMergeWorkers(1);
+let helperSlices = 0;
+const helpers = workers.helpers.map((helper) => ({
+  mergeSlice: (task) => (helperSlices++, helper.mergeSlice(task)),
+  recycle: (rows) => helper.recycle(rows),
+}));
+const threaded = await rowsOf({ helpers, sliceBytes: 128 * 1024 });
+await workers.close();
+const threadedMatches = threaded === (await rowsOf({}));
+console.log(JSON.stringify({ ...result, fromFileRecords: fromFile.records, threadedMatches, helperSlices, runtime: `deno ${Deno.version.deno}` }));

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The built package under Deno 2 (the npm `deno` binary, a dev dependency): the same statistics and
-// merged order as under Node, from bytes, a Blob, a Web stream, gzip and a file.
+// merged order as under Node, from bytes, a Blob, a Web stream, gzip and a file; worker threads too.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,5 +39,8 @@ describe('Deno', () => {
     expect(fromNode.exact).toEqual(fromNode.stream);
     expect((fromNode.fromBytes as { records: number }).records).toBeGreaterThan(10000);
     expect(fromDeno.fromFileRecords).toBe((fromNode.fromBytes as { records: number }).records);
+    // Worker threads in Deno: slices of the file merged by one gave the rows of a single-thread merge.
+    expect(fromDeno.threadedMatches).toBe(true);
+    expect(fromDeno.helperSlices).toBeGreaterThan(2);
   });
 });
