@@ -105,6 +105,14 @@ export class Diagnostics {
     this.#listener?.(event);
   }
 
+  /**
+   * Whether a listener takes each diagnostic as it happens (live output, `strict`): then they must come
+   * when their records do, which is why an exact merge with helper threads is not used.
+   */
+  get live(): boolean {
+    return this.#listener !== undefined;
+  }
+
   /** Total occurrences of every code of a severity. */
   total(severity?: Severity): number {
     let sum = 0;

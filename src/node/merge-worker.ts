@@ -22,6 +22,8 @@ interface TaskMessage {
 
 /** Recycled columns (a slice's are tens of MB: new memory costs more than reused). */
 const spares: RecordBatch[] = [];
+/** The task being merged; the next waits for it. */
+let queue: Promise<unknown> = Promise.resolve();
 /** The worker's merges reuse one arena. */
 const scratch: MergeScratch = {};
 
@@ -33,7 +35,14 @@ port.on('message', (message: TaskMessage) => {
     if (spares.length < 2) spares.push(message.recycle);
     return;
   }
-  void run(message.task!).then(
+  // One slice at a time, in the order sent: the merges share `scratch`, and more than one decode may
+  // use this worker (a decode stopped early leaves its slice running when the next one starts).
+  const running = queue.then(() => run(message.task!));
+  queue = running.then(
+    () => undefined,
+    () => undefined,
+  );
+  void running.then(
     ({ result, transfer }) => port.postMessage({ id: message.id, result }, transfer),
     (error: unknown) => port.postMessage({ id: message.id, error: error instanceof Error ? error.message : String(error) }),
   );

@@ -48,7 +48,8 @@ export interface DecodeOptions {
    * Threads that take part in an exact merge (`xenspan/node`'s `createMergeWorkers`). The merge is then
    * cut into slices that the calling thread and the helpers merge side by side; the rows and diagnostics
    * are the same as without helpers. Used when the input can be shared with them (a file, a Blob, bytes
-   * in a `SharedArrayBuffer`); otherwise ignored.
+   * in a `SharedArrayBuffer`) and no listener takes diagnostics live (`strict`, `onDiagnostic`); otherwise
+   * ignored.
    */
   readonly helpers?: readonly SliceMergeHelper[];
   /** Input bytes per slice of a merge with helpers. Default: 8 MiB, less for inputs that would not give each thread four slices. */
@@ -207,7 +208,10 @@ export async function forEachRecordBatch(
       const index = await indexWindows(opened.seekable.size, opened.seekable.readAtSync ?? opened.seekable.readAt);
       if (index.clean) {
         const { size, readAt, readAtSync } = opened.seekable;
-        const shared = options.helpers !== undefined && options.helpers.length > 0 ? source.share?.() : undefined;
+        // A live listener (strict mode, say) must hear of each diagnostic when its record comes; the slices
+        // report theirs when their rows are handed out.
+        const useHelpers = options.helpers !== undefined && options.helpers.length > 0 && !diagnostics.live;
+        const shared = useHelpers ? source.share?.() : undefined;
         if (shared !== undefined) {
           await mergeExactInSlices(index, size, readAt, readAtSync ?? readAt, {
             ...output,

@@ -39,6 +39,13 @@ export interface LaneWindows extends PcpuWindows {
   readonly firstSkip?: number;
   /** The pCPU's last TSC before the lane's first record, as [hi, lo], when some records came before it. */
   readonly resumeTsc?: readonly [number, number];
+  /**
+   * A part of a pCPU's windows, merged as a slice: the record bytes of all its windows, and of those after
+   * this part. The lane's memory, and when records waiting for a first TSC stop waiting, then follow the
+   * whole pCPU, as in one merge of every window.
+   */
+  readonly pcpuBytes?: number;
+  readonly bytesAfter?: number;
 }
 
 /** Memory that merges run one after another reuse: the arena, and the read cache's copies of shared memory. */
@@ -68,6 +75,8 @@ export interface ExactMergeOptions {
    * from here when it is large enough, and left here. Megabytes each time otherwise.
    */
   readonly scratch?: MergeScratch;
+  /** pCPUs of the whole trace, when this merge is a slice of it: how much each pCPU reads at a time follows it. */
+  readonly pcpuCount?: number;
   /** With `payloadFrom`: a batch to write the first rows into (its columns are reused; `batchSize` at most its room). */
   readonly output?: RecordBatch;
 }
@@ -108,6 +117,8 @@ class PcpuLane {
   readInWindow = 0;
   /** Bytes of records (of all its windows) the lane has still to read. */
   unread: number;
+  /** Bytes of the pCPU's records after the lane's windows (see {@link LaneWindows.bytesAfter}). */
+  readonly bytesAfter: number;
   /** No more windows to read. */
   doneReading = false;
   readonly tsc = new PcpuTscState();
@@ -143,6 +154,7 @@ class PcpuLane {
     this.firstSkip = windows.firstSkip ?? 0;
     this.readInWindow = this.firstSkip;
     this.unread = recordBytes - this.firstSkip;
+    this.bytesAfter = windows.bytesAfter ?? 0;
     this.regionStart = regionStart;
     this.regionEnd = regionEnd;
     this.fill = regionStart;
@@ -204,11 +216,11 @@ class ExactMerger {
     this.#backpressure = options.backpressure;
     this.#batchSize = Math.min(options.batchSize ?? 8192, options.output?.header.length ?? Infinity);
     this.#cache = new ReadCache(readAt, size, undefined, undefined, options.scratch === undefined ? undefined : (options.scratch.blocks ??= []));
-    this.#readBytes = readBytesPerRefill(pcpus.length);
+    this.#readBytes = readBytesPerRefill(options.pcpuCount ?? pcpus.length);
     // A lane's region: room for one read plus as much again (records waiting for a TSC, the carry of a
     // cut record), or for all of its records when that is less, so that pCPUs with little data cost little.
     const recordBytes = pcpus.map((windows) => windows.lengths.reduce((sum, length) => sum + length - WINDOW_HEADER_BYTES, 0));
-    const regionWords = recordBytes.map((bytes) => Math.min(2 * this.#readBytes, bytes + 64) >>> 2);
+    const regionWords = recordBytes.map((bytes, i) => Math.min(2 * this.#readBytes, (pcpus[i]!.pcpuBytes ?? bytes) + 64) >>> 2);
     const arenaWords = Math.max(1, regionWords.reduce((sum, words) => sum + words, 0));
     const spare = options.scratch?.arena;
     this.#arena = spare !== undefined && spare.length >= arenaWords ? spare : new Uint32Array(arenaWords);
@@ -488,7 +500,7 @@ class ExactMerger {
       }
       if (w < windowEnd) break search;
     }
-    const room = (lane.regionEnd - fill) * 4 >= Math.min(this.#readBytes, lane.unread);
+    const room = (lane.regionEnd - fill) * 4 >= Math.min(this.#readBytes, lane.unread + lane.bytesAfter);
     if (waiting <= MAX_WAITING_FOR_TSC && !lane.doneReading && room) return STARVING;
     // A pCPU whose records never carry a TSC (a handler-only capture): stop waiting, keep memory bounded.
     tsc.waitFrom = Math.max(w, lane.cursor.w + 1);

@@ -28,6 +28,8 @@ export type TscWords = readonly [number, number];
 export interface MergeSlice {
   /** The pCPUs with records in the slice (windows cut where the slice starts and ends). */
   readonly lanes: LaneWindows[];
+  /** pCPUs in the whole trace. */
+  readonly pcpuCount: number;
   /** Every record of the slice must have a TSC below this one (the next slice's cut); absent for the last. */
   readonly endTsc?: TscWords;
 }
@@ -158,15 +160,31 @@ async function bodyOf(windows: PcpuWindows, window: number, readAt: ReadAnyAt, l
 }
 
 /**
- * The pCPU's first TSC from a window's start on: in its first bytes, or in those of the next windows
- * when it has none there (an empty window, say); undefined when none is found that way.
+ * The pCPU's first TSC from a window's start on that records without one could borrow (not a wrap
+ * record's, which the merge drops): in the window's first bytes, else in all of it, else in the next
+ * windows' (an empty window, say); undefined when none is found that way.
  */
 async function firstTscOf(windows: PcpuWindows, window: number, readAt: ReadAnyAt): Promise<TscWords | undefined> {
   for (let at = window; at < windows.offsets.length && at < window + WALK_WINDOWS; at++) {
-    const words = await bodyOf(windows, at, readAt, FIRST_TSC_BYTES);
-    for (let w = 0; w < words.length; w += recordBytesOf(words[w]!) >>> 2) {
-      if (words[w]! >>> 31 !== 0 && w + 2 < words.length) return [words[w + 2]!, words[w + 1]!];
+    for (const limit of [FIRST_TSC_BYTES, Infinity]) {
+      const words = await bodyOf(windows, at, readAt, limit);
+      for (let w = 0; w < words.length; w += recordBytesOf(words[w]!) >>> 2) {
+        const header = words[w]!;
+        if (header >>> 31 !== 0 && (header & EVENT_MASK) !== TRC_TRACE_WRAP_BUFFER && w + 2 < words.length) {
+          return [words[w + 2]!, words[w + 1]!];
+        }
+      }
+      if (words.length * 4 >= windows.lengths[at]! - HEADER_BYTES) break; // the whole window was read
     }
+  }
+  return undefined;
+}
+
+/** The header word of a pCPU's first record (past windows without records), if one is near its start. */
+async function firstHeaderOf(windows: PcpuWindows, readAt: ReadAnyAt): Promise<number | undefined> {
+  for (let at = 0; at < windows.offsets.length && at < WALK_WINDOWS; at++) {
+    const words = await bodyOf(windows, at, readAt, 4);
+    if (words.length > 0) return words[0];
   }
   return undefined;
 }
@@ -191,9 +209,14 @@ async function laneCut(windows: PcpuWindows, tsc: TscWords, readAt: ReadAnyAt): 
       high = mid - 1;
     }
   }
-  // No window starts below the TSC: the whole pCPU is after the cut (records without TSC at its start
-  // borrow its first TSC, which is not below it either).
-  if (from < 0) return { window: 0, skip: 0, lastTsc: undefined };
+  if (from < 0) {
+    // No window starts below the TSC: the whole pCPU is after the cut, if its first record is an ordinary
+    // one with a TSC. Then one merge, too, reports nothing of this pCPU, drops nothing and waits for
+    // nothing before it; and it is its head until the records before the cut are all out.
+    const header = await firstHeaderOf(windows, readAt);
+    if (header === undefined || header >>> 31 === 0 || (header & TRACE_OWN_MASK) === TRACE_OWN_EVENTS) return undefined;
+    return { window: 0, skip: 0, lastTsc: undefined };
+  }
   let lastTsc: TscWords | undefined;
   /**
    * Whether a record with a TSC that is not wrap padding comes before the cut: records without TSC at
@@ -242,10 +265,20 @@ function laneBetween(windows: PcpuWindows, from: LaneCut | undefined, to: LaneCu
     if (window === endWindow) break;
   }
   if (offsets.length === 0) return undefined;
+  let pcpuBytes = 0;
+  let bytesAfter = 0;
+  for (let window = 0; window < count; window++) {
+    const bytes = windows.lengths[window]! - HEADER_BYTES;
+    pcpuBytes += bytes;
+    if (window > endWindow || (window === endWindow && endWindow < count)) bytesAfter += bytes;
+  }
+  bytesAfter -= endWindow < count ? endSkip : 0;
   return {
     pcpu: windows.pcpu,
     offsets,
     lengths,
+    pcpuBytes,
+    bytesAfter,
     ...(skip === 0 ? {} : { firstSkip: skip }),
     ...(from?.lastTsc === undefined ? {} : { resumeTsc: from.lastTsc }),
   };
@@ -258,7 +291,8 @@ function sliceBetween(index: WindowIndex, from: Cut | undefined, to: Cut | undef
     const lane = laneBetween(windows, from?.lanes[i], to?.lanes[i]);
     if (lane !== undefined) lanes.push(lane);
   });
-  return to === undefined ? { lanes } : { lanes, endTsc: to.tsc };
+  const pcpuCount = index.pcpus.length;
+  return to === undefined ? { lanes, pcpuCount } : { lanes, pcpuCount, endTsc: to.tsc };
 }
 
 /** Plans an exact merge's slices one at a time, each of the size asked for (about: cuts fall where they can). */
@@ -313,7 +347,8 @@ export async function planSlices(index: WindowIndex, size: number, readAt: ReadA
  * `slices[from … to − 1]` become one slice.
  */
 export function joinSlices(slices: readonly MergeSlice[], from: number, to: number): MergeSlice {
-  const byPcpu = new Map<number, { pcpu: number; offsets: number[]; lengths: number[]; firstSkip?: number; resumeTsc?: TscWords }>();
+  type Joined = { -readonly [K in keyof LaneWindows]: LaneWindows[K] } & { offsets: number[]; lengths: number[] };
+  const byPcpu = new Map<number, Joined>();
   for (let k = from; k < to; k++) {
     for (const lane of slices[k]!.lanes) {
       const joined = byPcpu.get(lane.pcpu);
@@ -324,9 +359,12 @@ export function joinSlices(slices: readonly MergeSlice[], from: number, to: numb
           lengths: [...lane.lengths],
           ...(lane.firstSkip === undefined ? {} : { firstSkip: lane.firstSkip }),
           ...(lane.resumeTsc === undefined ? {} : { resumeTsc: lane.resumeTsc }),
+          ...(lane.pcpuBytes === undefined ? {} : { pcpuBytes: lane.pcpuBytes }),
+          ...(lane.bytesAfter === undefined ? {} : { bytesAfter: lane.bytesAfter }),
         });
         continue;
       }
+      if (lane.bytesAfter !== undefined) joined.bytesAfter = lane.bytesAfter;
       let first = 0;
       const last = joined.offsets.length - 1;
       if (joined.offsets[last] === lane.offsets[0]) {
@@ -341,7 +379,8 @@ export function joinSlices(slices: readonly MergeSlice[], from: number, to: numb
     }
   }
   const end = slices[to - 1]!.endTsc;
-  return { lanes: [...byPcpu.values()], ...(end === undefined ? {} : { endTsc: end }) };
+  const pcpuCount = slices[from]!.pcpuCount;
+  return { lanes: [...byPcpu.values()], pcpuCount, ...(end === undefined ? {} : { endTsc: end }) };
 }
 
 /** The span of the input a slice's records lie in: [start, end). */
@@ -406,6 +445,7 @@ export async function mergeSlice(
     onBatch: (batch) => parts.push(batch),
     diagnostics,
     batchSize,
+    pcpuCount: slice.pcpuCount,
     payloadFrom: block.start,
     ...(output === undefined ? {} : { output }),
     ...(scratch === undefined ? {} : { scratch }),
@@ -569,6 +609,7 @@ export async function mergeExactInSlices(
         batchSize,
         backpressure,
         scratch,
+        pcpuCount: slice.pcpuCount,
         onBatch: (batch) => {
           const good = end === undefined ? batch.length : rowsBelow(batch, end);
           const from = Math.min(good, Math.max(0, skip - handed));

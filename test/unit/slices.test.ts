@@ -7,13 +7,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../../src/core/diagnostics.js';
 import { fromBlob } from '../../src/core/io.js';
+import type { ByteSource } from '../../src/core/io.js';
 import { fileSource } from '../../src/node/index.js';
-import { decodeRecords } from '../../src/parse/decode.js';
+import { decodeRecords, forEachRecordBatch } from '../../src/parse/decode.js';
 import type { DecodeOptions } from '../../src/parse/decode.js';
 import { SlicePlanner, joinSlices, mergeSlice, sharedInputReader } from '../../src/parse/slices.js';
 import { indexWindows } from '../../src/parse/window-index.js';
 import type { SliceMergeHelper, SliceTask } from '../../src/parse/slices.js';
-import { mergedRows, seededRandom } from '../support/decode.js';
+import { BatchDigest, mergedRows, seededRandom } from '../support/decode.js';
 import { realTraceNames, readTrace, tracePath } from '../support/shared.js';
 import { EV, recordWords } from '../support/trace-builder.js';
 
@@ -246,6 +247,42 @@ describe('merge worker threads (xenspan/node createMergeWorkers, built package)'
         expect(diagnosticsText(diagnostics)).toBe(diagnosticsText(reference.diagnostics));
         expect(counted.reduce((sum: number, helper: { slices: number }) => sum + helper.slices, 0)).toBeGreaterThan(2);
       }
+    } finally {
+      await workers.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('merge one slice at a time each, whatever the decodes sharing them (run side by side, or one stopped early)', async () => {
+    // A worker's merges share its arena and read blocks: two at once overwrote each other's (review).
+    const node = await import(new URL('../../dist/node/index.js', import.meta.url).href);
+    const name = realTraceNames().includes('pvh-domain-create') ? 'pvh-domain-create' : undefined;
+    const dir = mkdtempSync(join(tmpdir(), 'xenspan-workers-'));
+    const workers = node.createMergeWorkers(1);
+    try {
+      const bytes = name === undefined ? randomTrace(30) : readTrace(name);
+      const path = name === undefined ? join(dir, 'trace.xentrace') : tracePath(name);
+      if (name === undefined) writeFileSync(path, bytes);
+      const sliceBytes = Math.max(64, Math.min(1 << 20, bytes.length >>> 5));
+      const digestOf = async (options: DecodeOptions, input: Uint8Array | ByteSource = bytes) => {
+        const digest = new BatchDigest();
+        const diagnostics = new Diagnostics({ samplesPerCode: 1000 });
+        await forEachRecordBatch(input, (batch) => digest.add(batch), { merge: 'exact', diagnostics, ...options });
+        return `${digest.records} ${digest.hash} ${diagnosticsText(diagnostics)}`;
+      };
+      const reference = await digestOf({});
+      const decode = async () => digestOf({ helpers: workers.helpers, sliceBytes }, await fileSource(path));
+      for (let round = 0; round < 3; round++) {
+        for (const result of await Promise.all([decode(), decode(), decode()])) expect(result).toBe(reference);
+      }
+      // A decode stopped by its consumer leaves the worker merging; the next decode's slices wait for it.
+      const stop = new Error('enough');
+      await expect(
+        forEachRecordBatch(await fileSource(path), () => {
+          throw stop;
+        }, { merge: 'exact', helpers: workers.helpers, sliceBytes }),
+      ).rejects.toBe(stop);
+      expect(await decode()).toBe(reference);
     } finally {
       await workers.close();
       rmSync(dir, { recursive: true, force: true });
