@@ -5,24 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../../src/core/diagnostics.js';
 import { decodeTrace } from '../../src/core/pipeline.js';
-import { mergeSlice, sharedInputReader } from '../../src/parse/slices.js';
-import type { SliceMergeHelper, SliceTask } from '../../src/parse/slices.js';
+import type { SliceMergeHelper } from '../../src/parse/slices.js';
+import { InThreadHelper, shared } from '../support/slices.js';
 import { mergedRows } from '../support/decode.js';
 import { EV, TraceBuilder, recordWords } from '../support/trace-builder.js';
 import type { RecordSpec } from '../support/trace-builder.js';
 
-function shared(bytes: Uint8Array): Uint8Array {
-  const copy = new Uint8Array(new SharedArrayBuffer(bytes.length));
-  copy.set(bytes);
-  return copy;
-}
-class InThreadHelper implements SliceMergeHelper {
-  slices = 0;
-  async mergeSlice(task: SliceTask) {
-    this.slices++;
-    return mergeSlice(task.slice, task.size, sharedInputReader(task.input)!);
-  }
-}
 function diagnosticsText(d: Diagnostics): string {
   return JSON.stringify(d.counts) + d.samples.map((e) => `\n${e.code} ${e.pcpu} ${e.offset}`).join('');
 }

@@ -11,43 +11,13 @@ import type { ByteSource } from '../../src/core/io.js';
 import { fileSource } from '../../src/node/index.js';
 import { decodeRecords, forEachRecordBatch } from '../../src/parse/decode.js';
 import type { DecodeOptions } from '../../src/parse/decode.js';
-import { SlicePlanner, joinSlices, mergeSlice, sharedInputReader } from '../../src/parse/slices.js';
+import { SlicePlanner, joinSlices } from '../../src/parse/slices.js';
 import { indexWindows } from '../../src/parse/window-index.js';
 import type { SliceMergeHelper, SliceTask } from '../../src/parse/slices.js';
 import { BatchDigest, mergedRows, seededRandom } from '../support/decode.js';
+import { InThreadHelper, shared } from '../support/slices.js';
 import { realTraceNames, readTrace, tracePath } from '../support/shared.js';
 import { EV, recordWords } from '../support/trace-builder.js';
-
-/** Bytes in shared memory, which helpers can read. */
-function shared(bytes: Uint8Array): Uint8Array {
-  const copy = new Uint8Array(new SharedArrayBuffer(bytes.length));
-  copy.set(bytes);
-  return copy;
-}
-
-/** A helper that merges in this thread, counting what it was given and what failed its end check. */
-class InThreadHelper implements SliceMergeHelper {
-  slices = 0;
-  pastEnd = 0;
-  recycled = 0;
-  failEvery: number;
-
-  constructor(failEvery = 0) {
-    this.failEvery = failEvery;
-  }
-
-  async mergeSlice(task: SliceTask) {
-    this.slices++;
-    if (this.failEvery > 0 && this.slices % this.failEvery === 0) throw new Error('this helper failed');
-    const result = await mergeSlice(task.slice, task.size, sharedInputReader(task.input)!);
-    if (!result.belowEnd) this.pastEnd++;
-    return result;
-  }
-
-  recycle(): void {
-    this.recycled++;
-  }
-}
 
 /**
  * A trace of 1–6 pCPUs in rounds of windows. With `nasty`: records without TSC, TSCs that go backwards
