@@ -77,6 +77,11 @@ export interface ExactMergeOptions {
   readonly scratch?: MergeScratch;
   /** pCPUs of the whole trace, when this merge is a slice of it: how much each pCPU reads at a time follows it. */
   readonly pcpuCount?: number;
+  /**
+   * The TSC merge keys are measured from, as [hi, lo], instead of the first one met: a slice's cut TSC,
+   * so that a corrupt TSC far from the rest at a slice's start does not blur the order after it.
+   */
+  readonly baseTsc?: readonly [number, number];
   /** With `payloadFrom`: a batch to write the first rows into (its columns are reused; `batchSize` at most its room). */
   readonly output?: RecordBatch;
 }
@@ -231,6 +236,10 @@ class ExactMerger {
       this.#lanes.push(new PcpuLane(i, windows, recordBytes[i]!, regionStart, regionStart + regionWords[i]!));
       regionStart += regionWords[i]!;
     });
+    if (options.baseTsc !== undefined) {
+      this.#baseSet = true;
+      for (const lane of this.#lanes) [lane.cursor.baseHi, lane.cursor.baseLo] = options.baseTsc;
+    }
     this.#heads = new HeadOrder(pcpus.length);
     this.#payloadFrom = options.payloadFrom;
     this.#out = (this.#payloadFrom === undefined ? undefined : options.output) ?? createRecordBatch(this.#batchSize, 0);

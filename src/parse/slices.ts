@@ -30,6 +30,8 @@ export interface MergeSlice {
   readonly lanes: LaneWindows[];
   /** pCPUs in the whole trace. */
   readonly pcpuCount: number;
+  /** The TSC of the cut the slice starts at (absent for the first): its merge keys are measured from it. */
+  readonly startTsc?: TscWords;
   /** Every record of the slice must have a TSC below this one (the next slice's cut); absent for the last. */
   readonly endTsc?: TscWords;
 }
@@ -166,25 +168,38 @@ async function bodyOf(windows: PcpuWindows, window: number, readAt: ReadAnyAt, l
  */
 async function firstTscOf(windows: PcpuWindows, window: number, readAt: ReadAnyAt): Promise<TscWords | undefined> {
   for (let at = window; at < windows.offsets.length && at < window + WALK_WINDOWS; at++) {
+    const bodyBytes = windows.lengths[at]! - HEADER_BYTES;
     for (const limit of [FIRST_TSC_BYTES, Infinity]) {
       const words = await bodyOf(windows, at, readAt, limit);
-      for (let w = 0; w < words.length; w += recordBytesOf(words[w]!) >>> 2) {
+      const whole = words.length * 4 >= bodyBytes;
+      let w = 0;
+      for (; w < words.length; ) {
         const header = words[w]!;
-        if (header >>> 31 !== 0 && (header & EVENT_MASK) !== TRC_TRACE_WRAP_BUFFER && w + 2 < words.length) {
-          return [words[w + 2]!, words[w + 1]!];
-        }
+        const size = recordBytesOf(header) >>> 2;
+        if (windowHeaderAt(words, w, words.length)) return undefined; // damage: no cut near it
+        if (w + size > words.length) break;
+        if (header >>> 31 !== 0 && (header & EVENT_MASK) !== TRC_TRACE_WRAP_BUFFER) return [words[w + 2]!, words[w + 1]!];
+        w += size;
       }
-      if (words.length * 4 >= windows.lengths[at]! - HEADER_BYTES) break; // the whole window was read
+      // A record running past the window's end is damage too; one cut by the first read is read whole.
+      if (whole) {
+        if (w < words.length) return undefined;
+        break;
+      }
     }
   }
   return undefined;
 }
 
-/** The header word of a pCPU's first record (past windows without records), if one is near its start. */
+/**
+ * The header word of a pCPU's first record (past windows without records) if one is near its start and
+ * whole in its window (one that runs past it is damage, reported as soon as one merge starts).
+ */
 async function firstHeaderOf(windows: PcpuWindows, readAt: ReadAnyAt): Promise<number | undefined> {
   for (let at = 0; at < windows.offsets.length && at < WALK_WINDOWS; at++) {
     const words = await bodyOf(windows, at, readAt, 4);
-    if (words.length > 0) return words[0];
+    if (words.length === 0) continue;
+    return recordBytesOf(words[0]!) <= windows.lengths[at]! - HEADER_BYTES ? words[0] : undefined;
   }
   return undefined;
 }
@@ -291,8 +306,12 @@ function sliceBetween(index: WindowIndex, from: Cut | undefined, to: Cut | undef
     const lane = laneBetween(windows, from?.lanes[i], to?.lanes[i]);
     if (lane !== undefined) lanes.push(lane);
   });
-  const pcpuCount = index.pcpus.length;
-  return to === undefined ? { lanes, pcpuCount } : { lanes, pcpuCount, endTsc: to.tsc };
+  return {
+    lanes,
+    pcpuCount: index.pcpus.length,
+    ...(from === undefined ? {} : { startTsc: from.tsc }),
+    ...(to === undefined ? {} : { endTsc: to.tsc }),
+  };
 }
 
 /** Plans an exact merge's slices one at a time, each of the size asked for (about: cuts fall where they can). */
@@ -379,8 +398,13 @@ export function joinSlices(slices: readonly MergeSlice[], from: number, to: numb
     }
   }
   const end = slices[to - 1]!.endTsc;
-  const pcpuCount = slices[from]!.pcpuCount;
-  return { lanes: [...byPcpu.values()], pcpuCount, ...(end === undefined ? {} : { endTsc: end }) };
+  const { pcpuCount, startTsc } = slices[from]!;
+  return {
+    lanes: [...byPcpu.values()],
+    pcpuCount,
+    ...(startTsc === undefined ? {} : { startTsc }),
+    ...(end === undefined ? {} : { endTsc: end }),
+  };
 }
 
 /** The span of the input a slice's records lie in: [start, end). */
@@ -446,6 +470,7 @@ export async function mergeSlice(
     diagnostics,
     batchSize,
     pcpuCount: slice.pcpuCount,
+    ...(slice.startTsc === undefined ? {} : { baseTsc: slice.startTsc }),
     payloadFrom: block.start,
     ...(output === undefined ? {} : { output }),
     ...(scratch === undefined ? {} : { scratch }),
@@ -610,6 +635,7 @@ export async function mergeExactInSlices(
         backpressure,
         scratch,
         pcpuCount: slice.pcpuCount,
+        ...(slice.startTsc === undefined ? {} : { baseTsc: slice.startTsc }),
         onBatch: (batch) => {
           const good = end === undefined ? batch.length : rowsBelow(batch, end);
           const from = Math.min(good, Math.max(0, skip - handed));
@@ -659,7 +685,14 @@ export async function mergeExactInSlices(
       await dispatch();
       handed = await mergeHere(end === k + 1 ? slices[k]! : joinSlices(slices, k, end), handed);
       if (handed < 0) break;
-      end++;
+      if (end > k + 1) {
+        // Twice past a cut: a TSC far ahead, say, that the records after it stay behind. Merged again and
+        // again, each time one slice longer, the rest would cost its square; it is merged here in one.
+        while (!planner.done) await planner.next(baseBytes);
+        end = slices.length;
+      } else {
+        end++;
+      }
     }
     k = end;
   }

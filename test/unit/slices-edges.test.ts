@@ -6,21 +6,12 @@ import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../../src/core/diagnostics.js';
 import { decodeTrace } from '../../src/core/pipeline.js';
 import type { SliceMergeHelper } from '../../src/parse/slices.js';
-import { InThreadHelper, shared } from '../support/slices.js';
+import { InThreadHelper, decodeWithHelper, diagnosticsText, runstateAt, shared } from '../support/slices.js';
 import { mergedRows } from '../support/decode.js';
 import { EV, TraceBuilder, recordWords } from '../support/trace-builder.js';
 import type { RecordSpec } from '../support/trace-builder.js';
 
-function diagnosticsText(d: Diagnostics): string {
-  return JSON.stringify(d.counts) + d.samples.map((e) => `\n${e.code} ${e.pcpu} ${e.offset}`).join('');
-}
-async function both(bytes: Uint8Array, sliceBytes: number) {
-  const one = await mergedRows(bytes, { merge: 'exact', diagnostics: new Diagnostics({ samplesPerCode: 1000 }) });
-  const helper = new InThreadHelper();
-  const sliced = await mergedRows(shared(bytes), { merge: 'exact', diagnostics: new Diagnostics({ samplesPerCode: 1000 }), helpers: [helper], sliceBytes });
-  return { one, sliced, helper };
-}
-const rs = (tsc: bigint, i = 0): RecordSpec => ({ event: EV.runstate(1, 0), tsc, words: [i] });
+const rs = runstateAt;
 /** pCPU 0 records at 1000.. from the start; pCPU 1 only in later rounds (its first window given). */
 function twoPcpus(late: (round: number) => RecordSpec[] | undefined, extra0?: (round: number, i: number) => RecordSpec | undefined) {
   const b = new TraceBuilder();
@@ -39,7 +30,7 @@ describe('exact merge in slices: where a cut cannot be made sure of', () => {
   it('A: wrap record with a TSC first on a pCPU that starts after a cut', async () => {
     // pCPU 1's first window: a wrap record with a large TSC, then a record whose TSC is early.
     const bytes = twoPcpus((round) => (round === 30 ? [{ event: EV.wrap, tsc: 1_000_000n }, rs(1500n, 7777)] : undefined));
-    const { one, sliced } = await both(bytes, 256);
+    const { one, sliced } = await decodeWithHelper(bytes, 256);
     expect(sliced.rows.map((r) => r.offset)).toEqual(one.rows.map((r) => r.offset));
     expect(diagnosticsText(sliced.diagnostics)).toBe(diagnosticsText(one.diagnostics));
   });
@@ -64,7 +55,7 @@ describe('exact merge in slices: where a cut cannot be made sure of', () => {
       }
     }
     void bytes;
-    const { one, sliced } = await both(b.bytes(), 256);
+    const { one, sliced } = await decodeWithHelper(b.bytes(), 256);
     expect(sliced.rows).toEqual(one.rows);
     expect(diagnosticsText(sliced.diagnostics)).toBe(diagnosticsText(one.diagnostics));
   });
@@ -83,7 +74,7 @@ describe('exact merge in slices: where a cut cannot be made sure of', () => {
         b.window(pcpu, recs);
       }
     }
-    const { one, sliced, helper } = await both(b.bytes(), 256);
+    const { one, sliced, helper } = await decodeWithHelper(b.bytes(), 256);
     expect(helper.slices).toBeGreaterThan(0);
     const inOrder = [...sliced.rows].sort((x, y) => (x.tsc < y.tsc ? -1 : x.tsc > y.tsc ? 1 : x.offset - y.offset));
     expect(sliced.rows.map((r) => r.offset)).toEqual(inOrder.map((r) => r.offset));
@@ -137,7 +128,7 @@ describe('exact merge in slices: records waiting for a TSC with many pCPUs', () 
       }
     }
     const bytes = b.bytes();
-    const { one, sliced, helper } = await both(bytes, 100_000);
+    const { one, sliced, helper } = await decodeWithHelper(bytes, 100_000);
     const tscZero = (rows: { tsc: bigint }[]) => rows.filter((r) => r.tsc === 0n).length;
     expect({ tscZero: tscZero(sliced.rows), rows: sliced.rows.length }).toEqual({ tscZero: tscZero(one.rows), rows: one.rows.length });
     expect(sliced.rows).toEqual(one.rows);
@@ -157,7 +148,7 @@ describe('exact merge in slices: a pCPU whose first window starts with more than
       if (round === 0) b.window(1, [...Array.from({ length: 200 }, () => ({ event: EV.runstate(1, 0) })), rs(1005n, 1), rs(1006n, 2)]);
       if (round === 30) b.window(1, [rs(tsc + 5n, 3)]);
     }
-    const { one, sliced, helper } = await both(b.bytes(), 256);
+    const { one, sliced, helper } = await decodeWithHelper(b.bytes(), 256);
     expect(helper.slices).toBeGreaterThan(0);
     const firstOfPcpu1 = (rows: { pcpu: number }[]) => rows.findIndex((r) => r.pcpu === 1);
     expect(firstOfPcpu1(sliced.rows)).toBe(firstOfPcpu1(one.rows));
