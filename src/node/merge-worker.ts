@@ -7,6 +7,7 @@
 import { parentPort } from 'node:worker_threads';
 import { mergeSlice, sharedInputReader } from '../parse/slices.js';
 import { fileSource } from './index.js';
+import { movableBuffers } from './workers.js';
 import type { SliceTask } from '../parse/slices.js';
 import type { MergeScratch } from '../parse/exact.js';
 import type { RecordBatch } from '../core/batch.js';
@@ -62,11 +63,7 @@ async function run(task: SliceTask) {
   try {
     const result = await mergeSlice(task.slice, task.size, readAt, spares.pop(), scratch);
     const { rows } = result;
-    // Moved, not copied; payload words in shared memory are shared, never moved.
-    const transfer = [rows.pcpu, rows.header, rows.tscLo, rows.tscHi, rows.flags, rows.payloadIndex, rows.fileOffset, rows.words]
-      .map((column) => column.buffer)
-      .filter((buffer): buffer is ArrayBuffer => buffer instanceof ArrayBuffer);
-    return { result, transfer };
+    return { result, transfer: movableBuffers(rows) };
   } finally {
     await close?.();
   }

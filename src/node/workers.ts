@@ -35,6 +35,16 @@ export function createMergeWorkers(count = Math.max(1, availableParallelism() - 
   };
 }
 
+/**
+ * The buffers of a batch's columns that a message can move to another thread instead of copying them:
+ * all but those in shared memory, which are shared, never moved.
+ */
+export function movableBuffers(rows: RecordBatch): ArrayBuffer[] {
+  return [rows.pcpu, rows.header, rows.tscLo, rows.tscHi, rows.flags, rows.payloadIndex, rows.fileOffset, rows.words]
+    .map((column) => column.buffer)
+    .filter((buffer): buffer is ArrayBuffer => buffer instanceof ArrayBuffer && buffer.byteLength > 0);
+}
+
 class WorkerHelper implements SliceMergeHelper {
   readonly #worker: Worker;
   readonly #waiting = new Map<number, { resolve(result: SliceResult): void; reject(error: Error): void }>();
@@ -70,10 +80,7 @@ class WorkerHelper implements SliceMergeHelper {
     if (this.#failure !== undefined) return;
     // The columns move back to the worker; payload words stay (they may be the caller's shared input).
     const columns = { ...rows, length: 0, words: new Uint32Array(0) };
-    const transfer = [rows.pcpu, rows.header, rows.tscLo, rows.tscHi, rows.flags, rows.payloadIndex, rows.fileOffset]
-      .map((column) => column.buffer)
-      .filter((buffer): buffer is ArrayBuffer => buffer instanceof ArrayBuffer);
-    this.#worker.postMessage({ recycle: columns }, transfer);
+    this.#worker.postMessage({ recycle: columns }, movableBuffers(columns));
   }
 
   async close(): Promise<void> {

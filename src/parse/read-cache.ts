@@ -7,6 +7,26 @@
 /** Reads `length` bytes at `offset` of a seekable input (fewer at its end). */
 export type ReadAt = (offset: number, length: number) => Promise<Uint8Array>;
 
+/**
+ * Reads `length` bytes, asking again after a short read: a source may return fewer bytes than asked
+ * before its end (an HTTP range reader, say), and a short block would silently cut the pCPUs reading it.
+ * Stops early only when the source gives nothing (the input ended before its size said).
+ */
+export async function readFully(readAt: ReadAt, at: number, length: number): Promise<Uint8Array> {
+  const first = await readAt(at, length);
+  if (first.length >= length || first.length === 0) return first;
+  const whole = new Uint8Array(length);
+  whole.set(first);
+  let got = first.length;
+  while (got < length) {
+    const more = await readAt(at + got, length - got);
+    if (more.length === 0) break;
+    whole.set(more.subarray(0, length - got), got);
+    got += more.length;
+  }
+  return got === length ? whole : whole.subarray(0, got);
+}
+
 interface Block {
   /** Set once the read finished. */
   bytes: Uint8Array | undefined;
@@ -74,32 +94,15 @@ export class ReadCache {
     return bytes.subarray(from, Math.min(from + length, bytes.length));
   }
 
-  /**
-   * Reads `length` bytes, asking again after a short read: a source may return fewer bytes than asked
-   * before its end (an HTTP range reader, say), and a short block would silently cut the pCPUs reading it.
-   * Stops early only when the source gives nothing (the input ended before its size said).
-   */
-  async #readFully(at: number, length: number): Promise<Uint8Array> {
-    const first = await this.#readAt(at, length);
-    if (first.length >= length || first.length === 0) return first;
-    const whole = new Uint8Array(length);
-    whole.set(first);
-    let got = first.length;
-    while (got < length) {
-      const more = await this.#readAt(at + got, length - got);
-      if (more.length === 0) break;
-      whole.set(more.subarray(0, length - got), got);
-      got += more.length;
-    }
-    return got === length ? whole : whole.subarray(0, got);
-  }
-
   /** Gives the copies of shared memory back to the spares (the cache is not used after this). */
   release(): void {
-    for (const block of this.#blocks.values()) {
-      if (block.copy !== undefined && this.#spares.length <= this.#maxBlocks) this.#spares.push(block.copy);
-    }
+    for (const block of this.#blocks.values()) this.#giveBack(block);
     this.#blocks.clear();
+  }
+
+  /** A block that goes: its copy of shared memory (if any) waits for the next block read. */
+  #giveBack(block: Block): void {
+    if (block.copy !== undefined && this.#spares.length <= this.#maxBlocks) this.#spares.push(block.copy);
   }
 
   /**
@@ -125,7 +128,7 @@ export class ReadCache {
       for (const [old, block] of blocks) {
         if (block.bytes !== undefined) {
           blocks.delete(old);
-          if (block.copy !== undefined && this.#spares.length <= this.#maxBlocks) this.#spares.push(block.copy);
+          this.#giveBack(block);
           break;
         }
       }
@@ -134,7 +137,7 @@ export class ReadCache {
     const block: Block = {
       bytes: undefined,
       used: false,
-      pending: this.#readFully(at, Math.min(this.#blockBytes, this.#size - at)).then((bytes) => (block.bytes = this.#own(bytes, block))),
+      pending: readFully(this.#readAt, at, Math.min(this.#blockBytes, this.#size - at)).then((bytes) => (block.bytes = this.#own(bytes, block))),
     };
     // A read ahead may fail before any reader awaits it: the reader that does gets the error; until then
     // it must not count as an unhandled rejection (which ends a Node process).

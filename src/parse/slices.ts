@@ -14,9 +14,11 @@ import { EVENT_MASK, TRC_TRACE_WRAP_BUFFER, copyRows, createRecordBatch, recordB
 import type { RecordBatch } from '../core/batch.js';
 import { Diagnostics } from '../core/diagnostics.js';
 import type { DiagnosticEvent } from '../core/diagnostics.js';
+import { fromBlob, fromBytes } from '../core/io.js';
 import type { SharedInput } from '../core/io.js';
 import { mergeExact } from './exact.js';
 import type { LaneWindows, MergeScratch } from './exact.js';
+import { readFully } from './read-cache.js';
 import type { ReadAt } from './read-cache.js';
 import { TRACE_OWN_EVENTS, TRACE_OWN_MASK, windowHeaderAt } from './records.js';
 import type { PcpuWindows, WindowIndex } from './window-index.js';
@@ -98,6 +100,16 @@ function below(hi: number, lo: number, than: TscWords): boolean {
   return hi < than[0] || (hi === than[0] && lo < than[1]);
 }
 
+/**
+ * Words of the record at word `w` of a window's `words`; 0 where a CPU_CHANGE look-alike stands there
+ * (damage) or the record runs past the words read.
+ */
+function recordWordsAt(words: Uint32Array, w: number): number {
+  if (windowHeaderAt(words, w, words.length)) return 0;
+  const size = recordBytesOf(words[w]!) >>> 2;
+  return w + size > words.length ? 0 : size;
+}
+
 /** Words of `bytes` (a copy when they are not 4-byte aligned). */
 function wordsOf(bytes: Uint8Array): Uint32Array {
   if ((bytes.byteOffset & 3) === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
@@ -134,12 +146,11 @@ async function tscNear(pcpus: readonly PcpuWindows[], target: number, readAt: Re
   }
   if (best === undefined) return undefined;
   const words = await bodyOf(best.windows, best.window, readAt);
-  for (let w = 0; w < words.length; ) {
+  for (let w = 0, size = 0; w < words.length; w += size) {
+    size = recordWordsAt(words, w);
+    if (size === 0) return undefined;
     const header = words[w]!;
-    const size = recordBytesOf(header) >>> 2;
-    if (windowHeaderAt(words, w, words.length) || w + size > words.length) return undefined;
     if (header >>> 31 !== 0 && (header & TRACE_OWN_MASK) !== TRACE_OWN_EVENTS) return [words[w + 2]!, words[w + 1]!];
-    w += size;
   }
   return undefined;
 }
@@ -173,15 +184,14 @@ async function firstTscOf(windows: PcpuWindows, window: number, readAt: ReadAnyA
       const words = await bodyOf(windows, at, readAt, limit);
       const whole = words.length * 4 >= bodyBytes;
       let w = 0;
-      for (; w < words.length; ) {
+      for (let size = 0; w < words.length; w += size) {
+        size = recordWordsAt(words, w);
+        if (size === 0) break;
         const header = words[w]!;
-        const size = recordBytesOf(header) >>> 2;
-        if (windowHeaderAt(words, w, words.length)) return undefined; // damage: no cut near it
-        if (w + size > words.length) break;
         if (header >>> 31 !== 0 && (header & EVENT_MASK) !== TRC_TRACE_WRAP_BUFFER) return [words[w + 2]!, words[w + 1]!];
-        w += size;
       }
-      // A record running past the window's end is damage too; one cut by the first read is read whole.
+      // Damage (a look-alike, a record running past the window's end) means no cut near it; a record cut
+      // by the first read is read whole.
       if (whole) {
         if (w < words.length) return undefined;
         break;
@@ -243,10 +253,10 @@ async function laneCut(windows: PcpuWindows, tsc: TscWords, readAt: ReadAnyAt): 
   let window = from;
   for (; window < count && window < from + WALK_WINDOWS; window++) {
     const words = await bodyOf(windows, window, readAt);
-    for (let w = 0; w < words.length; ) {
+    for (let w = 0, size = 0; w < words.length; w += size) {
+      size = recordWordsAt(words, w);
+      if (size === 0) return undefined;
       const header = words[w]!;
-      const size = recordBytesOf(header) >>> 2;
-      if (windowHeaderAt(words, w, words.length) || w + size > words.length) return undefined;
       if (header >>> 31 !== 0) {
         const hi = words[w + 2]!;
         const lo = words[w + 1]!;
@@ -258,7 +268,6 @@ async function laneCut(windows: PcpuWindows, tsc: TscWords, readAt: ReadAnyAt): 
         lastTsc = [hi, lo];
         if ((header & EVENT_MASK) !== TRC_TRACE_WRAP_BUFFER) borrowable = true;
       }
-      w += size;
     }
   }
   return window >= count ? { window: count, skip: 0, lastTsc } : undefined;
@@ -419,22 +428,6 @@ function blockOf(slice: MergeSlice): { start: number; end: number } {
   return start < end ? { start, end } : { start: 0, end: 0 };
 }
 
-/** `length` bytes at `offset`, asking again after short reads (fewer only where the input ends). */
-async function readWhole(readAt: ReadAt, offset: number, length: number): Promise<Uint8Array> {
-  const first = await readAt(offset, length);
-  if (first.length >= length || first.length === 0) return first;
-  const whole = new Uint8Array(length);
-  whole.set(first);
-  let got = first.length;
-  while (got < length) {
-    const more = await readAt(offset + got, length - got);
-    if (more.length === 0) return whole.subarray(0, got);
-    whole.set(more, got);
-    got += more.length;
-  }
-  return whole;
-}
-
 /** A recorder of diagnostics, to be reported again, in order, where the slice's rows are handed out. */
 function recordDiagnostics(): { diagnostics: Diagnostics; events: DiagnosticEvent[] } {
   const events: DiagnosticEvent[] = [];
@@ -456,7 +449,7 @@ export async function mergeSlice(
   const { diagnostics, events } = recordDiagnostics();
   const block = blockOf(slice);
   // The rows' payload words are this block; the merge reads it too, from memory (a file is read once).
-  const blockBytes = await readWhole(readAt, block.start, block.end - block.start);
+  const blockBytes = await readFully(readAt, block.start, block.end - block.start);
   const blockEnd = block.start + blockBytes.length;
   const readBlock: ReadAt = async (offset, length) =>
     offset >= block.start && offset + length <= blockEnd
@@ -507,14 +500,8 @@ function joinBatches(parts: readonly RecordBatch[]): RecordBatch {
  * undefined for a file, which needs the platform (`xenspan/node`'s workers open it themselves).
  */
 export function sharedInputReader(input: SharedInput): ReadAt | undefined {
-  if (input.kind === 'bytes') {
-    const bytes = new Uint8Array(input.buffer, input.byteOffset, input.length);
-    return async (offset, length) => bytes.subarray(offset, Math.min(bytes.length, offset + length));
-  }
-  if (input.kind === 'blob') {
-    const blob = input.blob;
-    return async (offset, length) => new Uint8Array(await blob.slice(offset, Math.min(blob.size, offset + length)).arrayBuffer());
-  }
+  if (input.kind === 'bytes') return fromBytes(new Uint8Array(input.buffer, input.byteOffset, input.length)).readAt;
+  if (input.kind === 'blob') return fromBlob(input.blob).readAt;
   return undefined;
 }
 
