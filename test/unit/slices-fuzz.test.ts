@@ -11,7 +11,8 @@ describe('exact merge in slices, random traces with more features', () => {
     const seeds = Number(process.env['XENSPAN_FUZZ_SEEDS'] ?? 60);
     // Feature bits: 1 empty windows, 2 runs without TSC at pCPU starts, 4 wrap/lost records, 8 TSCs going
     // backwards or jumping, 16 records without TSC, 32 look-alike headers, 64 records cut by their window.
-    // 0x41 fails at seed 49 (a late pCPU whose first record is cut short: see review2-edges F).
+    // 0x41 failed at seed 49 before the planner refused cuts near a late pCPU's damaged first record
+    // (slices-edges-2, F).
     const featureSets = process.env['XENSPAN_FEATURES'] === undefined ? [0xff, 0x41] : [Number(process.env['XENSPAN_FEATURES'])];
     const failures: string[] = [];
     let slices = 0;
@@ -36,7 +37,8 @@ describe('exact merge in slices, random traces with more features', () => {
         if (failures.length > 0) break;
       }
     }
-    console.log('helper slices', slices);
     expect(failures).toEqual([]);
+    // Not a vacuous pass: the helpers merged slices (172 with the default 60 seeds).
+    expect(slices).toBeGreaterThan(100);
   }, 600_000);
 });
