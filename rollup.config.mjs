@@ -15,6 +15,8 @@ const universal = {
   'span/index': 'build/tsc/span/index.js',
   'export/index': 'build/tsc/export/index.js',
   'node/unsupported': 'build/tsc/node/unsupported.js',
+  'web/index': 'build/tsc/web/index.js',
+  'web/merge-worker': 'build/tsc/web/merge-worker.js',
 };
 const platform = {
   'node/index': 'build/tsc/node/index.js',

@@ -30,7 +30,7 @@ export async function openSource(_pathOrDash: string): Promise<ByteSource> {
   return unsupported('openSource');
 }
 
-/** Not available in this runtime (a browser can pass its own `SliceMergeHelper`s, over Web Workers). */
+/** Not available in this runtime: in a browser, `createWebMergeWorkers` from `xenspan/web` gives Web Workers. */
 export function createMergeWorkers(_count?: number): MergeWorkers {
   return unsupported('createMergeWorkers');
 }

@@ -5,16 +5,10 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { RecordBatch } from '../core/batch.js';
-import type { SliceMergeHelper, SliceResult, SliceTask } from '../parse/slices.js';
+import { WorkerSliceHelper, mergeWorkerPool } from '../parse/slice-workers.js';
+import type { MergeWorkers } from '../parse/slice-workers.js';
 
-/** Helper threads for exact merges, and their end. */
-export interface MergeWorkers {
-  /** Pass these as `helpers` to `forEachRecordBatch`, `decodeRecords` or a pipeline. */
-  readonly helpers: readonly SliceMergeHelper[];
-  /** Ends the threads (tasks still running are rejected, and merged by their caller instead). */
-  close(): Promise<void>;
-}
+export type { MergeWorkers } from '../parse/slice-workers.js';
 
 /**
  * Starts `count` worker threads (default: one per core beyond the calling thread's, at least one) that
@@ -26,70 +20,22 @@ export interface MergeWorkers {
  * finally { await workers.close() }
  */
 export function createMergeWorkers(count = Math.max(1, availableParallelism() - 1)): MergeWorkers {
-  const helpers = Array.from({ length: count }, () => new WorkerHelper());
-  return {
-    helpers,
-    close: async () => {
-      await Promise.all(helpers.map((helper) => helper.close()));
+  return mergeWorkerPool(count, threadHelper);
+}
+
+/** A helper over a new worker thread, unref'd while it has no task: a process that forgets it still exits. */
+function threadHelper(): WorkerSliceHelper {
+  const worker = new Worker(new URL('./merge-worker.js', import.meta.url));
+  worker.unref();
+  const helper = new WorkerSliceHelper({
+    post: (message, transfer) => worker.postMessage(message, transfer),
+    busy: (outstanding) => (outstanding ? worker.ref() : worker.unref()),
+    terminate: async () => {
+      await worker.terminate();
     },
-  };
-}
-
-/**
- * The buffers of a batch's columns that a message can move to another thread instead of copying them:
- * all but those in shared memory, which are shared, never moved.
- */
-export function movableBuffers(rows: RecordBatch): ArrayBuffer[] {
-  return [rows.pcpu, rows.header, rows.tscLo, rows.tscHi, rows.flags, rows.payloadIndex, rows.fileOffset, rows.words]
-    .map((column) => column.buffer)
-    .filter((buffer): buffer is ArrayBuffer => buffer instanceof ArrayBuffer && buffer.byteLength > 0);
-}
-
-class WorkerHelper implements SliceMergeHelper {
-  readonly #worker: Worker;
-  readonly #waiting = new Map<number, { resolve(result: SliceResult): void; reject(error: Error): void }>();
-  #nextId = 0;
-  #failure: Error | undefined;
-
-  constructor() {
-    this.#worker = new Worker(new URL('./merge-worker.js', import.meta.url));
-    this.#worker.unref();
-    this.#worker.on('message', (message: { id: number; result?: SliceResult; error?: string }) => {
-      const waiting = this.#waiting.get(message.id);
-      if (waiting === undefined) return;
-      this.#waiting.delete(message.id);
-      if (this.#waiting.size === 0) this.#worker.unref();
-      if (message.result !== undefined) waiting.resolve(message.result);
-      else waiting.reject(new Error(message.error ?? 'xenspan merge worker: no result'));
-    });
-    this.#worker.on('error', (error) => this.#fail(error));
-    this.#worker.on('exit', (code) => this.#fail(new Error(`xenspan merge worker exited (code ${code})`)));
-  }
-
-  mergeSlice(task: SliceTask): Promise<SliceResult> {
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#waiting.set(id, { resolve, reject });
-      this.#worker.ref(); // the caller waits on this thread now
-      this.#worker.postMessage({ id, task });
-    });
-  }
-
-  recycle(rows: RecordBatch): void {
-    if (this.#failure !== undefined) return;
-    // The columns move back to the worker; payload words stay (they may be the caller's shared input).
-    const columns = { ...rows, length: 0, words: new Uint32Array(0) };
-    this.#worker.postMessage({ recycle: columns }, movableBuffers(columns));
-  }
-
-  async close(): Promise<void> {
-    await this.#worker.terminate();
-  }
-
-  #fail(error: Error): void {
-    this.#failure ??= error;
-    for (const waiting of this.#waiting.values()) waiting.reject(error);
-    this.#waiting.clear();
-  }
+  });
+  worker.on('message', (message: unknown) => helper.receive(message));
+  worker.on('error', (error) => helper.fail(error));
+  worker.on('exit', (code) => helper.fail(new Error(`xenspan merge worker exited (code ${code})`)));
+  return helper;
 }

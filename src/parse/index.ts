@@ -14,6 +14,8 @@ export type { PcpuWindows, WindowIndex } from './window-index.js';
 export { decodeRecords, forEachRecordBatch, forEachRecordInFileOrder } from './decode.js';
 export { mergeSlice, sharedInputReader } from './slices.js';
 export type { MergeSlice, SliceMergeHelper, SliceResult, SliceTask, TscWords } from './slices.js';
+export { WorkerSliceHelper, mergeWorkerPool, movableBuffers, openSharedInput, serveSliceTasks } from './slice-workers.js';
+export type { MergeWorkers, OpenSharedInput, WorkerChannel } from './slice-workers.js';
 export type { LaneWindows } from './exact.js';
 export type { DecodeOptions, DecodeReport, MergeMode } from './decode.js';
 export { RecordFilter, matchesEventMask, filtersAnything } from './filter.js';

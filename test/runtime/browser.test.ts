@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The built package in headless Chromium (Debian's chromium; .ci/run installs it): the same statistics
-// and merged order as under Node, from bytes, a Blob, a Web stream and gzip.
+// and merged order as under Node, from bytes, a Blob, a Web stream and gzip; Web Workers merging slices too.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -46,6 +46,9 @@ describe('browser', () => {
         return;
       }
       response.setHeader('content-type', TYPES[extname(url.pathname)] ?? 'application/octet-stream');
+      // Cross-origin isolation: the page may then share memory with its workers (SharedArrayBuffer).
+      response.setHeader('cross-origin-opener-policy', 'same-origin');
+      response.setHeader('cross-origin-embedder-policy', 'require-corp');
       response.end(body);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -78,13 +81,21 @@ describe('browser', () => {
       const fromBrowser = JSON.parse(await Promise.race([posted, timeout])) as Record<string, unknown>;
       expect(fromBrowser.error).toBeUndefined();
       expect(fromBrowser.runtime).toMatch(/Chrome/);
-      const { smoke } = (await import(join(root, 'test', 'runtime', 'smoke.mjs'))) as {
+      const { smoke, rowsDigest } = (await import(join(root, 'test', 'runtime', 'smoke.mjs'))) as {
         smoke: (trace: Uint8Array, gzipped: Uint8Array) => Promise<Record<string, unknown>>;
+        rowsDigest: (input: Uint8Array) => Promise<{ records: number; hash: number }>;
       };
       const fromNode = await smoke(trace, new Uint8Array(gzipped));
       for (const key of Object.keys(fromNode)) expect(fromBrowser[key], key).toEqual(fromNode[key]);
       expect(fromNode.fromGzip).toEqual(fromNode.fromBytes);
       expect(fromNode.exact).toEqual(fromNode.stream);
+      // Web Workers (xenspan/web) merged slices of a Blob and of shared memory: one thread's rows, column by column.
+      expect(fromBrowser.isolated).toBe(true);
+      const alone = await rowsDigest(trace);
+      const webWorkers = fromBrowser.webWorkers as { fromBlob: unknown; fromShared: unknown; workerSlices: number };
+      expect(webWorkers.fromBlob).toEqual(alone);
+      expect(webWorkers.fromShared).toEqual(alone);
+      expect(webWorkers.workerSlices).toBeGreaterThan(4);
     } finally {
       try {
         process.kill(-browser.pid!, 'SIGKILL');

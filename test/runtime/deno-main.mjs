@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Deno side of the runtime smoke test: deno run --allow-read deno-main.mjs TRACE TRACE.gz
-import { smoke } from './smoke.mjs';
+import { smoke, webWorkerRows } from './smoke.mjs';
 import { createMergeWorkers, fileSource } from '../../dist/node/index.js';
 import { readTraceStats } from '../../dist/index.js';
 import { forEachRecordBatch } from '../../dist/parse/index.js';
+import { createWebMergeWorkers } from '../../dist/web/index.js';
 
 const [trace, gzipped] = Deno.args;
 const result = await smoke(await Deno.readFile(trace), await Deno.readFile(gzipped));
@@ -26,4 +27,6 @@ const helpers = workers.helpers.map((helper) => ({
 const threaded = await rowsOf({ helpers, sliceBytes: 128 * 1024 });
 await workers.close();
 const threadedMatches = threaded === (await rowsOf({}));
-console.log(JSON.stringify({ ...result, fromFileRecords: fromFile.records, threadedMatches, helperSlices, runtime: `deno ${Deno.version.deno}` }));
+// Deno's Web Workers (xenspan/web) too, on a Blob and on shared bytes.
+const webWorkers = await webWorkerRows(await Deno.readFile(trace), createWebMergeWorkers);
+console.log(JSON.stringify({ ...result, fromFileRecords: fromFile.records, threadedMatches, helperSlices, webWorkers, runtime: `deno ${Deno.version.deno}` }));

@@ -26,8 +26,9 @@ describe('Deno', () => {
       env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' },
     });
     const fromDeno = JSON.parse(output) as Record<string, unknown>;
-    const { smoke } = (await import(join(root, 'test', 'runtime', 'smoke.mjs'))) as {
+    const { smoke, rowsDigest } = (await import(join(root, 'test', 'runtime', 'smoke.mjs'))) as {
       smoke: (trace: Uint8Array, gzipped: Uint8Array) => Promise<Record<string, unknown>>;
+      rowsDigest: (input: Uint8Array) => Promise<{ records: number; hash: number }>;
     };
     const fromNode = await smoke(bytes, new Uint8Array(readFileSync(gzipped)));
     expect(fromDeno.runtime).toMatch(/^deno 2\./);
@@ -42,5 +43,11 @@ describe('Deno', () => {
     // Worker threads in Deno: slices of the file merged by one gave the rows of a single-thread merge.
     expect(fromDeno.threadedMatches).toBe(true);
     expect(fromDeno.helperSlices).toBeGreaterThan(2);
+    // Web Workers in Deno (xenspan/web), on a Blob and on shared bytes: the rows of one thread, column by column.
+    const alone = await rowsDigest(bytes);
+    const webWorkers = fromDeno.webWorkers as { fromBlob: unknown; fromShared: unknown; workerSlices: number };
+    expect(webWorkers.fromBlob).toEqual(alone);
+    expect(webWorkers.fromShared).toEqual(alone);
+    expect(webWorkers.workerSlices).toBeGreaterThan(4);
   });
 });

@@ -4,8 +4,11 @@
 // Plain JavaScript over the built files, so that any runtime can load it as it is.
 import { forEachRecordBatch, readTraceStats } from '../../dist/index.js';
 
-/** FNV-1a over the merged rows' pCPU, header and TSC: equal digests mean the same order. */
-async function mergedDigest(input, merge) {
+/**
+ * FNV-1a over the merged rows' pCPU, header and TSC (equal digests mean the same order), and with
+ * `everyColumn` over their flags, file offsets and payload words too (then they mean the same rows).
+ */
+async function digestRows(input, options, everyColumn) {
   let hash = 0x811c9dc5;
   let records = 0;
   const mix = (value) => {
@@ -15,16 +18,27 @@ async function mergedDigest(input, merge) {
     input,
     (batch) => {
       for (let i = 0; i < batch.length; i++) {
+        const header = batch.header[i];
         mix(batch.pcpu[i]);
-        mix(batch.header[i]);
+        mix(header);
         mix(batch.tscLo[i]);
         mix(batch.tscHi[i]);
+        if (!everyColumn) continue;
+        mix(batch.flags[i]);
+        mix(batch.fileOffset[i] % 0x100000000);
+        mix(Math.floor(batch.fileOffset[i] / 0x100000000));
+        const extra = (header >>> 28) & 7;
+        for (let w = 0; w < extra; w++) mix(batch.words[batch.payloadIndex[i] + w]);
       }
       records += batch.length;
     },
-    { merge },
+    options,
   );
   return { records, hash };
+}
+
+async function mergedDigest(input, merge) {
+  return digestRows(input, { merge }, false);
 }
 
 function statsSummary(stats) {
@@ -45,4 +59,41 @@ export async function smoke(trace, gzipped) {
     exact: await mergedDigest(trace, 'exact'),
     stream: await mergedDigest(trace, 'stream'),
   };
+}
+
+/** The digest of every column of the exactly merged rows; `options` go to forEachRecordBatch (helpers, say). */
+export async function rowsDigest(input, options = {}) {
+  return digestRows(input, { merge: 'exact', ...options }, true);
+}
+
+/**
+ * Web Workers (`createWebMergeWorkers` from xenspan/web) merge 128 KiB slices of a Blob, and of shared
+ * bytes where the runtime offers them (a browser: to a cross-origin isolated page): the rows' digests,
+ * to equal one thread's, and how many slices the workers merged (a worker that fails leaves its slices
+ * to the calling thread, which gives the same rows: the count shows that the workers did the work).
+ */
+export async function webWorkerRows(trace, createWebMergeWorkers) {
+  const workers = createWebMergeWorkers(2);
+  let workerSlices = 0;
+  const helpers = workers.helpers.map((helper) => ({
+    mergeSlice: async (task) => {
+      const result = await helper.mergeSlice(task);
+      workerSlices++;
+      return result;
+    },
+    recycle: (rows) => helper.recycle(rows),
+  }));
+  const options = { helpers, sliceBytes: 128 * 1024 };
+  try {
+    const fromBlob = await rowsDigest(new Blob([trace]), options);
+    let fromShared = null;
+    if (typeof SharedArrayBuffer === 'function' && globalThis.crossOriginIsolated !== false) {
+      const shared = new Uint8Array(new SharedArrayBuffer(trace.length));
+      shared.set(trace);
+      fromShared = await rowsDigest(shared, options);
+    }
+    return { fromBlob, fromShared, workerSlices };
+  } finally {
+    await workers.close();
+  }
 }
