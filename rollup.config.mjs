@@ -22,6 +22,7 @@ const platform = {
   'node/index': 'build/tsc/node/index.js',
   'node/merge-worker': 'build/tsc/node/merge-worker.js',
   'cli/bin': 'build/tsc/cli/bin.js',
+  'cli/format-worker': 'build/tsc/cli/format-worker.js',
 };
 
 /** Fails the build when a universal entry's module graph imports a `node:` module. */

@@ -186,6 +186,10 @@ if (!args.includes('--no-dump')) {
   // bench-large comes from an AMD host: both tools read its HVM exits as SVM's.
   const dump = runProcess(process.execPath, [cli, 'dump', '--cpu-hz', '2596.122M', '--cpu-vendor', 'amd', trace]);
   console.log(`${'xenspan dump --cpu-vendor amd > /dev/null'.padEnd(44)} ${dump.seconds.toFixed(3).padStart(7)} s  peak RSS ${dump.maxRssMb?.toFixed(0) ?? '?'} MB  (exit ${dump.status})`);
+  // The lines formatted in worker threads too (one per core beyond the main thread's).
+  const formatThreads = Math.max(1, availableParallelism() - 1);
+  const threaded = runProcess(process.execPath, [cli, 'dump', '--threads', String(formatThreads), '--cpu-hz', '2596.122M', '--cpu-vendor', 'amd', trace]);
+  console.log(`${`xenspan dump … --threads ${formatThreads}`.padEnd(44)} ${threaded.seconds.toFixed(3).padStart(7)} s  peak RSS ${threaded.maxRssMb?.toFixed(0) ?? '?'} MB  (exit ${threaded.status})`);
   if (xenalyze !== undefined && existsSync(xenalyze)) {
     const theirs = runProcess(xenalyze, ['--dump-all', '--cpu-hz=2596.122M', '--svm-mode', trace]);
     console.log(`${'xenalyze --dump-all --svm-mode > /dev/null'.padEnd(44)} ${theirs.seconds.toFixed(3).padStart(7)} s  peak RSS ${theirs.maxRssMb?.toFixed(0) ?? '?'} MB  (exit ${theirs.status})`);

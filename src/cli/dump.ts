@@ -5,11 +5,22 @@
  */
 import { EVENT_MASK, RECORD_FLAGS, SAFE_HIGH_WORD, tscDelta, u64Of } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
-import type { TraceRun } from '../core/pipeline.js';
 import type { EventCatalogue } from '../core/catalogue/index.js';
 import { writeSpaces, writeUint } from './output.js';
 import type { LineWriter } from './output.js';
 
+
+/**
+ * What formatting a batch needs besides its rows: the pipeline's run gives it (`TraceRun`), and a format
+ * worker rebuilds it from what it was sent.
+ */
+export interface DumpView {
+  readonly setup: { readonly catalogue: EventCatalogue };
+  /** Time zero (the first TSC of the trace in time order). */
+  readonly originTsc: bigint | undefined;
+  /** The running vCPU of each row (see `ContextColumns`), when followed. */
+  readonly context: { readonly domid: Int32Array; readonly vcpu: Int32Array } | undefined;
+}
 
 /** Options of the dump formatter. */
 export interface DumpFormatOptions {
@@ -47,7 +58,7 @@ export class DumpFormatter {
    * Writes the lines of a batch to `out`, at most `maxLines` of them (the caller's `--limit`); returns
    * how many it wrote, or −1 when it stopped because a line beyond `maxLines` was due.
    */
-  format(batch: RecordBatch, run: TraceRun, out: LineWriter, maxLines = Infinity): number {
+  format(batch: RecordBatch, run: DumpView, out: LineWriter, maxLines = Infinity): number {
     const { catalogue } = run.setup;
     if (!this.#originSet && run.originTsc !== undefined) {
       this.#originHi = Number(run.originTsc >> 32n);

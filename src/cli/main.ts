@@ -17,12 +17,14 @@ import type { TraceOptions } from '../core/pipeline.js';
 import { parseCpuHz } from '../clock/hz.js';
 import { CpuHzEstimator, formatHz } from '../clock/estimate.js';
 import { forEachRecordInFileOrder } from '../parse/decode.js';
-import { createMergeWorkers, openSource } from '../node/index.js';
+import { openSource } from '../node/index.js';
 import type { RecordFilterOptions } from '../parse/filter.js';
 import { MAX_PCPU } from '../parse/records.js';
 import { UsageError, checkWindow, parseArgs, parseBigInt, parseDurationNs, parseIdList } from './args.js';
 import type { OptionSpec, ParsedArgs } from './args.js';
 import { DumpFormatter } from './dump.js';
+import type { DumpFormatOptions } from './dump.js';
+import { ParallelFormat } from './format-workers.js';
 import { LineWriter } from './output.js';
 import type { TextStream } from './output.js';
 import { statsToJson, statsToText } from './stats.js';
@@ -48,7 +50,7 @@ commands:
       --tsc-from N, --tsc-to N keep a raw TSC window
       --limit N           stop after N lines
       --merge MODE        auto (default), exact (seekable files) or stream (watermark merge, as for pipes)
-      --threads N         merge a plain trace file with N worker threads besides the main one (default 0)
+      --threads N         format lines in N worker threads besides the main one (default 0; not with --limit)
 
 common options:
   --xen-version V     Xen version that wrote the trace: ${XEN_VERSIONS.join(', ')} (default 4.17)
@@ -222,36 +224,45 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
     await source.close?.();
     throw error;
   }
-  const formatter = new DumpFormatter({
+  const formatOptions: DumpFormatOptions = {
     ...(hz === undefined ? {} : { hz }),
     ...(args.options.has('raw') ? { raw: true } : {}),
     ...(fromNs === undefined ? {} : { fromNs }),
     ...(toNs === undefined ? {} : { toNs }),
-  });
+  };
+  const formatter = new DumpFormatter(formatOptions);
   const writer = new LineWriter(io.stdout);
   let linesLeft = limit;
   let diagnostics: Diagnostics | undefined;
-  // Only an exact merge of a plain file uses them; started here, ended whatever happens.
-  const workers = threads > 0 && source.share?.() !== undefined ? createMergeWorkers(threads) : undefined;
+  // Worker threads format lines beside this one (with --limit, lines are counted here, in order).
+  const parallel = threads > 0 && limit === Infinity ? new ParallelFormat(threads, formatOptions, formatter, io.stdout) : undefined;
+  let finished = false;
   try {
     // Loaded here, not at start-up: the pipeline validates its options with zod, which `stats` does not need.
     const { decodeTrace } = await import('../core/pipeline.js');
-    const { setup } = await decodeTrace(source, (batch, run) => {
-      const written = formatter.format(batch, run, writer, linesLeft);
-      if (written < 0) throw STOP;
-      linesLeft -= written;
-    }, {
-      ...common,
-      filter,
-      trackContext: true,
-      backpressure: () => writer.wait(),
-      ...(workers === undefined ? {} : { helpers: workers.helpers }),
-    });
-    diagnostics = setup.diagnostics;
-  } catch (error) {
-    if (error !== STOP) throw error;
+    try {
+      const { setup } = await decodeTrace(source, (batch, run) => {
+        if (parallel !== undefined) {
+          parallel.add(batch, run);
+          return;
+        }
+        const written = formatter.format(batch, run, writer, linesLeft);
+        if (written < 0) throw STOP;
+        linesLeft -= written;
+      }, {
+        ...common,
+        filter,
+        trackContext: true,
+        backpressure: () => (parallel === undefined ? writer.wait() : parallel.wait()),
+      });
+      diagnostics = setup.diagnostics;
+    } catch (error) {
+      if (error !== STOP) throw error;
+    }
+    await parallel?.finish();
+    finished = true;
   } finally {
-    await workers?.close();
+    if (!finished) await parallel?.close();
   }
   writer.flush();
   await writer.wait();

@@ -6,6 +6,7 @@
  * @module
  */
 import type { RecordBatch } from '../core/batch.js';
+import { PendingRequests } from '../core/requests.js';
 import type { SharedInput } from '../core/io.js';
 import type { MergeScratch } from './exact.js';
 import type { ReadAt } from './read-cache.js';
@@ -54,27 +55,22 @@ export function movableBuffers(rows: RecordBatch): ArrayBuffer[] {
  */
 export class WorkerSliceHelper implements SliceMergeHelper {
   readonly #channel: WorkerChannel;
-  readonly #waiting = new Map<number, { resolve(result: SliceResult): void; reject(error: Error): void }>();
-  #nextId = 0;
-  #failure: Error | undefined;
+  readonly #requests = new PendingRequests<SliceResult>();
 
   constructor(channel: WorkerChannel) {
     this.#channel = channel;
   }
 
   mergeSlice(task: SliceTask): Promise<SliceResult> {
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#waiting.set(id, { resolve, reject });
-      if (this.#waiting.size === 1) this.#channel.busy?.(true);
+    return this.#requests.request((id) => {
+      if (this.#requests.size === 1) this.#channel.busy?.(true);
       const message: TaskMessage = { id, task };
       this.#channel.post(message, []);
     });
   }
 
   recycle(rows: RecordBatch): void {
-    if (this.#failure !== undefined) return;
+    if (this.#requests.failure !== undefined) return;
     // The columns move back to the worker; payload words stay (they may be the caller's shared input).
     const columns = { ...rows, length: 0, words: new Uint32Array(0) };
     const message: TaskMessage = { recycle: columns };
@@ -84,19 +80,14 @@ export class WorkerSliceHelper implements SliceMergeHelper {
   /** A message from the worker. */
   receive(message: unknown): void {
     const reply = message as ReplyMessage;
-    const waiting = this.#waiting.get(reply.id);
-    if (waiting === undefined) return;
-    this.#waiting.delete(reply.id);
-    if (this.#waiting.size === 0) this.#channel.busy?.(false);
-    if (reply.result !== undefined) waiting.resolve(reply.result);
-    else waiting.reject(new Error(reply.error ?? 'xenspan merge worker: no result'));
+    if (this.#requests.settle(reply.id, reply.result, reply.error ?? 'xenspan merge worker: no result') && this.#requests.size === 0) {
+      this.#channel.busy?.(false);
+    }
   }
 
   /** The worker failed or ended: its tasks, and all later ones, are rejected. */
   fail(error: Error): void {
-    this.#failure ??= error;
-    for (const waiting of this.#waiting.values()) waiting.reject(error);
-    this.#waiting.clear();
+    this.#requests.fail(error);
   }
 
   async close(): Promise<void> {

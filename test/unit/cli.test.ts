@@ -229,13 +229,18 @@ describe.skipIf(!existsSync(bin))('the built binary', () => {
     const head = spawnSync('sh', ['-c', `"${process.execPath}" "${bin}" dump "${demoPath}" | head -n 3`], { encoding: 'utf8' });
     expect(head.stdout.trimEnd().split('\n')).toHaveLength(3);
     expect(head.stderr).not.toMatch(/Error|EPIPE/);
-    // Worker threads merge slices of the file (the demo gives 5 at 256 KiB each): the same lines.
+    // Worker threads format the lines (format-workers.test.ts checks that they take part): the same
+    // lines, from a file and from a pipe; with --limit, one thread counts them.
     const alone = spawnSync(process.execPath, [bin, 'dump', '--cpu-hz', '2.4G', demoPath], { encoding: 'utf8', maxBuffer: 1 << 28 });
-    const threaded = spawnSync(process.execPath, [bin, 'dump', '--threads', '2', '--cpu-hz', '2.4G', demoPath], { encoding: 'utf8', maxBuffer: 1 << 28 });
-    expect(threaded.status).toBe(0);
-    expect(threaded.stdout.length).toBeGreaterThan(1_000_000);
-    expect(threaded.stdout).toBe(alone.stdout);
-    expect(threaded.stderr).toBe(alone.stderr);
+    for (const [input, stdin] of [[demoPath, undefined], ['-', demo]] as const) {
+      const threaded = spawnSync(process.execPath, [bin, 'dump', '--threads', '2', '--cpu-hz', '2.4G', input], { input: stdin, encoding: 'utf8', maxBuffer: 1 << 28 });
+      expect(threaded.status).toBe(0);
+      expect(threaded.stdout.length).toBeGreaterThan(1_000_000);
+      expect(threaded.stdout).toBe(alone.stdout);
+      expect(threaded.stderr).toBe(alone.stderr);
+    }
+    const limited = spawnSync(process.execPath, [bin, 'dump', '--threads', '2', '--limit', '1000', '--cpu-hz', '2.4G', demoPath], { encoding: 'utf8' });
+    expect(limited.stdout).toBe(alone.stdout.split('\n').slice(0, 1000).join('\n') + '\n');
     const version = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8' });
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
