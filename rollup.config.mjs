@@ -21,6 +21,7 @@ const universal = {
 const platform = {
   'node/index': 'build/tsc/node/index.js',
   'node/merge-worker': 'build/tsc/node/merge-worker.js',
+  'node/decompress-worker': 'build/tsc/node/decompress-worker.js',
   'cli/bin': 'build/tsc/cli/bin.js',
   'cli/format-worker': 'build/tsc/cli/format-worker.js',
 };

@@ -6,6 +6,7 @@
  * @module
  */
 import { readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { XEN_VERSIONS } from '../core/catalogue/index.js';
 import type { CpuVendor, XenVersion } from '../core/catalogue/index.js';
 import { EVENT_CLASSES } from '../core/classes.js';
@@ -17,7 +18,7 @@ import type { TraceOptions } from '../core/pipeline.js';
 import { parseCpuHz } from '../clock/hz.js';
 import { CpuHzEstimator, formatHz } from '../clock/estimate.js';
 import { forEachRecordInFileOrder } from '../parse/decode.js';
-import { openSource } from '../node/index.js';
+import { openSource, workerDecompressor } from '../node/index.js';
 import type { RecordFilterOptions } from '../parse/filter.js';
 import { MAX_PCPU } from '../parse/records.js';
 import { UsageError, checkWindow, parseArgs, parseBigInt, parseDurationNs, parseIdList } from './args.js';
@@ -121,6 +122,8 @@ function commonOptions(args: ParsedArgs): TraceOptions {
     ...(vendor === undefined ? {} : { cpuVendor: vendor as CpuVendor }),
     ...(merge === undefined ? {} : { merge }),
     ...(args.options.has('strict') ? { strict: true } : {}),
+    // A compressed input is decompressed beside the decoding, when there is a core for it.
+    ...(availableParallelism() > 1 ? { decompressor: workerDecompressor } : {}),
   };
 }
 

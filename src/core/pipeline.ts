@@ -16,6 +16,7 @@ import { traceOptionsSchema, validateOptions } from './options.js';
 import { forEachRecordBatch } from '../parse/decode.js';
 import type { DecodeReport, MergeMode } from '../parse/decode.js';
 import type { SliceMergeHelper } from '../parse/slices.js';
+import type { Decompressor } from '../parse/compress/index.js';
 import { ContextColumns } from '../parse/context.js';
 import { RecordFilter, filtersAnything } from '../parse/filter.js';
 import type { RecordFilterOptions } from '../parse/filter.js';
@@ -44,6 +45,8 @@ export interface TraceOptions {
   readonly trackContext?: boolean;
   /** Threads that take part in an exact merge (see `DecodeOptions.helpers`). */
   readonly helpers?: readonly SliceMergeHelper[];
+  /** Decompresses compressed input (see `DecodeOptions.decompressor`). */
+  readonly decompressor?: Decompressor;
 }
 
 /** State of a run handed to every batch callback. */
@@ -119,6 +122,7 @@ export async function decodeTrace(
       ...(options.maxBufferedRecords === undefined ? {} : { maxBufferedRecords: options.maxBufferedRecords }),
       ...(options.skewSlackCycles === undefined ? {} : { skewSlackCycles: options.skewSlackCycles }),
       ...(options.helpers === undefined ? {} : { helpers: options.helpers }),
+      ...(options.decompressor === undefined ? {} : { decompressor: options.decompressor }),
     },
   );
   return { report, setup };

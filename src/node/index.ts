@@ -115,4 +115,5 @@ export async function openSource(pathOrDash: string): Promise<ByteSource> {
 }
 
 export { createMergeWorkers } from './workers.js';
+export { workerDecompressor } from './decompress.js';
 export type { MergeWorkers } from './workers.js';

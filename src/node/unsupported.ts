@@ -6,6 +6,7 @@
  */
 import type { ByteSource } from '../core/io.js';
 import type { MergeWorkers } from './workers.js';
+import type { Decompressor } from '../parse/compress/index.js';
 import { XenspanError } from '../core/errors.js';
 
 function unsupported(what: string): never {
@@ -34,3 +35,8 @@ export async function openSource(_pathOrDash: string): Promise<ByteSource> {
 export function createMergeWorkers(_count?: number): MergeWorkers {
   return unsupported('createMergeWorkers');
 }
+
+/** Not available in this runtime: decompressing it fails with `unsupported_runtime` (omit it to decompress in this thread). */
+export const workerDecompressor: Decompressor = {
+  decompress: () => unsupported('workerDecompressor'),
+};

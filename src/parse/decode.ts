@@ -10,7 +10,7 @@ import { XenspanError } from '../core/errors.js';
 import { toByteSource } from '../core/io.js';
 import type { ByteInput, ByteSource } from '../core/io.js';
 import { decompressChunks } from './compress/index.js';
-import type { DecompressOptions } from './compress/index.js';
+import type { DecompressOptions, Decompressor } from './compress/index.js';
 import { mergeExact } from './exact.js';
 import { CpuMerger } from './merger.js';
 import { RecordScanner } from './scanner.js';
@@ -54,6 +54,8 @@ export interface DecodeOptions {
   readonly helpers?: readonly SliceMergeHelper[];
   /** Input bytes per slice of a merge with helpers. Default: 8 MiB, less for inputs that would not give each thread four slices. */
   readonly sliceBytes?: number;
+  /** Decompresses compressed input (`xenspan/node`'s `workerDecompressor`: in a worker thread). Default: in this thread. */
+  readonly decompressor?: Decompressor;
 }
 
 /** What a decode run saw, besides the records. */
@@ -76,7 +78,9 @@ interface OpenedInput {
   };
 }
 
-async function openInput(source: ByteSource, diagnostics: Diagnostics): Promise<OpenedInput> {
+async function openInput(source: ByteSource, diagnostics: Diagnostics, decompressor: Decompressor | undefined): Promise<OpenedInput> {
+  const decompress = (chunks: AsyncIterable<Uint8Array>, compression: Compression, options: DecompressOptions): AsyncIterable<Uint8Array> =>
+    decompressor === undefined ? decompressChunks(chunks, compression, options) : decompressor.decompress(chunks, compression, options);
   // Damage found after its bytes were decoded (a zstd frame failing its checksum) is reported, and decoding
   // goes on: those records are kept, flagged by the diagnostic as possibly wrong.
   const options: DecompressOptions = {
@@ -86,14 +90,14 @@ async function openInput(source: ByteSource, diagnostics: Diagnostics): Promise<
   if (source.readAt !== undefined && source.size !== undefined) {
     const head = await source.readAt(0, 16);
     const compression = detectCompression(head);
-    if (compression !== undefined) return { chunks: decompressChunks(source.chunks(), compression, options), compression };
+    if (compression !== undefined) return { chunks: decompress(source.chunks(), compression, options), compression };
     const readAt = source.readAt.bind(source);
     const readAtSync = source.readAtSync?.bind(source);
     return { chunks: source.chunks(), compression: 'none', seekable: { size: source.size, readAt, readAtSync } };
   }
   const { head, chunks } = await peek(source.chunks(), 4);
   const compression = detectCompression(head);
-  if (compression !== undefined) return { chunks: decompressChunks(chunks, compression, options), compression };
+  if (compression !== undefined) return { chunks: decompress(chunks, compression, options), compression };
   return { chunks, compression: 'none' };
 }
 
@@ -165,12 +169,12 @@ function emptyInput(): never {
 export async function forEachRecordInFileOrder(
   input: ByteInput,
   onBatch: (batch: RecordBatch) => void,
-  options: Pick<DecodeOptions, 'diagnostics'> = {},
+  options: Pick<DecodeOptions, 'diagnostics' | 'decompressor'> = {},
 ): Promise<DecodeReport> {
   const diagnostics = options.diagnostics ?? new Diagnostics();
   const source = toByteSource(input);
   try {
-    const opened = await openInput(source, diagnostics);
+    const opened = await openInput(source, diagnostics, options.decompressor);
     const scanner = new RecordScanner({ onBatch, diagnostics });
     for await (const chunk of untilDamaged(opened.chunks, diagnostics)) scanner.push(chunk);
     if (scanner.offset === 0) emptyInput();
@@ -196,7 +200,7 @@ export async function forEachRecordBatch(
   const source = toByteSource(input);
   const output = { onBatch, diagnostics, ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }) };
   try {
-    const opened = await openInput(source, diagnostics);
+    const opened = await openInput(source, diagnostics, options.decompressor);
     const mode = options.merge ?? 'auto';
     if (mode === 'exact' && opened.seekable === undefined) {
       throw new XenspanError('invalid_options', `merge 'exact' needs a seekable, uncompressed input; ${source.name} is not`, {

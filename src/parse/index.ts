@@ -28,4 +28,4 @@ export type { PcpuStats, ReadStatsOptions, TraceStats } from './stats.js';
 export { detectCompression, describeMagic } from './sniff.js';
 export type { Compression } from './sniff.js';
 export { decompressChunks } from './compress/index.js';
-export type { DecompressOptions } from './compress/index.js';
+export type { DecompressOptions, Decompressor } from './compress/index.js';

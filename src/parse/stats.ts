@@ -13,6 +13,7 @@ import type { CatalogueOptions } from '../core/catalogue/index.js';
 import { createRunDiagnostics } from '../core/diagnostics.js';
 import type { DiagnosticCode, DiagnosticEvent, DiagnosticListener } from '../core/diagnostics.js';
 import type { ByteInput } from '../core/io.js';
+import type { Decompressor } from './compress/index.js';
 import { forEachRecordInFileOrder } from './decode.js';
 import { lostRecordsGapOf } from './lost.js';
 import type { LostRecordsGap } from './lost.js';
@@ -182,6 +183,8 @@ export interface ReadStatsOptions extends CatalogueOptions {
   /** Throw `strict_violation` at the first data-loss or error diagnostic. */
   readonly strict?: boolean;
   readonly onDiagnostic?: DiagnosticListener;
+  /** Decompresses compressed input (see `DecodeOptions.decompressor`). */
+  readonly decompressor?: Decompressor;
 }
 
 /**
@@ -200,7 +203,7 @@ export async function readTraceStats(input: ByteInput, options: ReadStatsOptions
       collector.add(batch);
       unknown.check(batch);
     },
-    { diagnostics },
+    { diagnostics, ...(options.decompressor === undefined ? {} : { decompressor: options.decompressor }) },
   );
   return collector.result(diagnostics.counts, diagnostics.samples);
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Deno side of the runtime smoke test: deno run --allow-read deno-main.mjs TRACE TRACE.gz
 import { smoke, webWorkerRows } from './smoke.mjs';
-import { createMergeWorkers, fileSource } from '../../dist/node/index.js';
+import { createMergeWorkers, fileSource, workerDecompressor } from '../../dist/node/index.js';
 import { readTraceStats } from '../../dist/index.js';
 import { forEachRecordBatch } from '../../dist/parse/index.js';
 import { createWebMergeWorkers } from '../../dist/web/index.js';
@@ -27,6 +27,8 @@ const helpers = workers.helpers.map((helper) => ({
 const threaded = await rowsOf({ helpers, sliceBytes: 128 * 1024 });
 await workers.close();
 const threadedMatches = threaded === (await rowsOf({}));
+// gzip decompressed in a worker thread (workerDecompressor): the records of the plain file.
+const gzipInWorker = (await readTraceStats(await fileSource(gzipped), { decompressor: workerDecompressor })).records;
 // Deno's Web Workers (xenspan/web) too, on a Blob and on shared bytes.
 const webWorkers = await webWorkerRows(await Deno.readFile(trace), createWebMergeWorkers);
-console.log(JSON.stringify({ ...result, fromFileRecords: fromFile.records, threadedMatches, helperSlices, webWorkers, runtime: `deno ${Deno.version.deno}` }));
+console.log(JSON.stringify({ ...result, fromFileRecords: fromFile.records, threadedMatches, helperSlices, webWorkers, gzipInWorker, runtime: `deno ${Deno.version.deno}` }));

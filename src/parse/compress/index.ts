@@ -30,6 +30,15 @@ export interface DecompressOptions {
   readonly onDamage?: OnDamage;
 }
 
+/**
+ * Decompresses a stream: a plugin, so that the work can go elsewhere (`xenspan/node`'s
+ * `workerDecompressor` runs it in a worker thread). It must yield and fail as {@link decompressChunks}
+ * does, which is the default.
+ */
+export interface Decompressor {
+  decompress(chunks: AsyncIterable<Uint8Array>, compression: Compression, options: DecompressOptions): AsyncIterable<Uint8Array>;
+}
+
 /** Decompresses a chunk stream of the given format, keeping memory bounded. */
 export function decompressChunks(
   chunks: AsyncIterable<Uint8Array>,

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Decompression in a worker thread (`workerDecompressor`): the calling thread reads the compressed input
+ * and decodes records while the worker decompresses, which is most of the time of a compressed trace
+ * (fzstd and our checksum checks on zstd, our bzip2 decoder, or the platform's gzip).
+ * @module
+ */
+import { Worker } from 'node:worker_threads';
+import { XenspanError } from '../core/errors.js';
+import type { ErrorCode } from '../core/errors.js';
+import type { DecompressOptions, Decompressor } from '../parse/compress/index.js';
+import type { Compression } from '../parse/sniff.js';
+
+/** An error as it crosses threads: a XenspanError keeps its code and offset. */
+export interface CrossedError {
+  readonly message: string;
+  readonly code?: ErrorCode;
+  readonly offset?: number;
+  /** The worker threw the read error the owner sent it (the owner throws its own object again). */
+  readonly forwarded?: boolean;
+}
+
+/** What the owner sends the worker. */
+export type ToDecompressWorker =
+  | { readonly type: 'input'; readonly chunk: Uint8Array }
+  | { readonly type: 'end' }
+  | { readonly type: 'fail'; readonly error: CrossedError }
+  | { readonly type: 'ack'; readonly bytes: number };
+
+/** What the worker sends its owner, in stream order. */
+export type FromDecompressWorker =
+  | { readonly type: 'more' }
+  | { readonly type: 'data'; readonly chunk: Uint8Array }
+  | { readonly type: 'damage'; readonly error: CrossedError }
+  | { readonly type: 'error'; readonly error: CrossedError }
+  | { readonly type: 'done' };
+
+/** What the worker is started with. */
+export interface DecompressWorkerData {
+  readonly compression: Compression;
+  /** Whether damage goes to the owner's `onDamage` as found (else the first ends the stream, as in one thread). */
+  readonly forwardDamage: boolean;
+}
+
+export function crossedError(error: unknown, forwarded = false): CrossedError {
+  const message = error instanceof Error ? error.message : String(error);
+  if (!(error instanceof XenspanError)) return forwarded ? { message, forwarded } : { message };
+  return { message, code: error.code, ...(error.offset === undefined ? {} : { offset: error.offset }), ...(forwarded ? { forwarded } : {}) };
+}
+
+export function rebuiltError(error: CrossedError): Error {
+  if (error.code === undefined) return new Error(error.message);
+  return new XenspanError(error.code, error.message, error.offset === undefined ? {} : { offset: error.offset });
+}
+
+/**
+ * A {@link Decompressor} that decompresses each stream in a worker thread of its own, started with the
+ * stream and ended with it (early too: when the consumer stops reading). The bytes, damage reports and
+ * errors are those of decompressing in the calling thread, in the same order; memory stays bounded
+ * (the worker waits when 8 MiB of its output are not yet taken).
+ * @example
+ * await readTraceStats(await fileSource('trace.xentrace.zst'), { decompressor: workerDecompressor })
+ */
+export const workerDecompressor: Decompressor = {
+  decompress: (chunks, compression, options) => decompressInWorker(chunks, compression, options),
+};
+
+async function* decompressInWorker(
+  chunks: AsyncIterable<Uint8Array>,
+  compression: Compression,
+  options: DecompressOptions,
+): AsyncGenerator<Uint8Array> {
+  const workerData: DecompressWorkerData = { compression, forwardDamage: options.onDamage !== undefined };
+  const worker = new Worker(new URL('./decompress-worker.js', import.meta.url), { workerData });
+  const inbox: (FromDecompressWorker | { type: 'crash'; error: Error })[] = [];
+  let wake: (() => void) | undefined;
+  const deliver = (message: FromDecompressWorker | { type: 'crash'; error: Error }): void => {
+    inbox.push(message);
+    const waiting = wake;
+    wake = undefined;
+    waiting?.();
+  };
+  worker.on('message', deliver);
+  worker.on('error', (error) => deliver({ type: 'crash', error }));
+  worker.on('exit', (code) => deliver({ type: 'crash', error: new Error(`xenspan decompress worker exited (code ${code})`) }));
+  const post = (message: ToDecompressWorker): void => worker.postMessage(message);
+  const iterator = chunks[Symbol.asyncIterator]();
+  let readError: unknown;
+  let reading = false;
+  // Reads the next compressed chunk for the worker (asked for ahead of need), without holding up the rest.
+  const feed = async (): Promise<void> => {
+    reading = true;
+    try {
+      const next = await iterator.next();
+      post(next.done === true ? { type: 'end' } : { type: 'input', chunk: next.value });
+    } catch (error) {
+      readError = error;
+      post({ type: 'fail', error: crossedError(error) });
+    } finally {
+      reading = false;
+    }
+  };
+  try {
+    for (;;) {
+      while (inbox.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      const message = inbox.shift()!;
+      switch (message.type) {
+        case 'more':
+          if (!reading) void feed();
+          break;
+        case 'data':
+          yield message.chunk;
+          post({ type: 'ack', bytes: message.chunk.length });
+          break;
+        case 'damage':
+          options.onDamage?.(rebuiltError(message.error) as XenspanError);
+          break;
+        case 'error':
+          throw message.error.forwarded === true && readError !== undefined ? readError : rebuiltError(message.error);
+        case 'done':
+          return;
+        case 'crash':
+          throw message.error;
+      }
+    }
+  } finally {
+    worker.removeAllListeners();
+    await worker.terminate();
+    if (!reading) await iterator.return?.();
+  }
+}

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+// `xenspan/node`'s workerDecompressor: decompressing in a worker thread gives what decompressing in this
+// thread gives (bytes, damage reports, errors, in order), stops with its consumer, and passes read
+// errors through. It runs the built package (dist/node/decompress-worker.js): `npm test` builds first.
+import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { BatchDigest } from '../support/decode.js';
+
+const dist = new URL('../../dist/', import.meta.url).href;
+const { forEachRecordBatch, readTraceStats } = (await import(`${dist}parse/index.js`)) as typeof import('../../src/parse/index.js');
+const { workerDecompressor } = (await import(`${dist}node/index.js`)) as typeof import('../../src/node/index.js');
+const { Diagnostics } = (await import(`${dist}core/index.js`)) as typeof import('../../src/core/index.js');
+
+const demo = new Uint8Array(readFileSync(new URL('../../demo/domain-create-small.xentrace', import.meta.url)));
+const fixture = (ext: string) => new Uint8Array(readFileSync(new URL(`../fixtures/demo-head.xentrace.${ext}`, import.meta.url)));
+
+/** Everything a decode gives: the merged rows' digest and every diagnostic, or the error's code, message and offset. */
+async function outcome(input: Uint8Array | AsyncIterable<Uint8Array>, inWorker: boolean) {
+  const digest = new BatchDigest();
+  const diagnostics = new Diagnostics({ samplesPerCode: 1000 });
+  try {
+    await forEachRecordBatch(input, (batch) => digest.add(batch), { diagnostics, ...(inWorker ? { decompressor: workerDecompressor } : {}) });
+  } catch (error) {
+    const { code, message, offset } = error as { code?: string; message: string; offset?: number };
+    return { error: { code, message, offset }, records: digest.records, hash: digest.hash };
+  }
+  return { records: digest.records, hash: digest.hash, counts: diagnostics.counts, samples: diagnostics.samples.map((s) => `${s.code} ${s.offset} ${s.message}`) };
+}
+
+/** The fixture whole, cut, with junk after it, and with a byte flipped at several places. */
+function variants(bytes: Uint8Array): [string, Uint8Array][] {
+  const out: [string, Uint8Array][] = [['whole', bytes], ['cut', bytes.subarray(0, bytes.length >>> 1)]];
+  const junk = new Uint8Array(bytes.length + 8);
+  junk.set(bytes);
+  junk.set(new TextEncoder().encode('garbage\n'), bytes.length);
+  out.push(['junk after', junk]);
+  for (const at of [3, 20, 100, bytes.length >>> 2, bytes.length >>> 1, bytes.length - 30, bytes.length - 5]) {
+    const flipped = bytes.slice();
+    flipped[at]! ^= 0x24;
+    out.push([`flipped at ${at}`, flipped]);
+  }
+  return out;
+}
+
+describe('workerDecompressor (xenspan/node)', () => {
+  for (const [ext, name] of [['gz', 'gzip'], ['bz2', 'bzip2'], ['zst', 'zstd']] as const) {
+    it(`${name}: the rows, diagnostics and errors of decompressing in this thread, intact or damaged`, async () => {
+      for (const [label, bytes] of variants(fixture(ext))) {
+        const here = await outcome(bytes, false);
+        expect(await outcome(bytes, true), `${name} ${label}`).toEqual(here);
+      }
+      // Statistics too (their own decode path).
+      expect(await readTraceStats(fixture(ext), { decompressor: workerDecompressor })).toEqual(await readTraceStats(fixture(ext)));
+    });
+  }
+
+  it('keeps up with a slow consumer of more output than it may hold untaken (8 MiB), multi-member gzip', async () => {
+    const members = Array.from({ length: 8 }, () => gzipSync(demo));
+    const gz = new Uint8Array(members.reduce((sum, m) => sum + m.length, 0));
+    let at = 0;
+    for (const member of members) {
+      gz.set(member, at);
+      at += member.length;
+    }
+    let calls = 0;
+    const slow = { backpressure: () => (++calls % 50 === 0 ? new Promise<void>((resolve) => setTimeout(resolve, 2)) : undefined) };
+    const digest = async (inWorker: boolean) => {
+      const d = new BatchDigest();
+      await forEachRecordBatch(gz, (batch) => d.add(batch), { ...slow, ...(inWorker ? { decompressor: workerDecompressor } : {}) });
+      return [d.records, d.hash];
+    };
+    const here = await digest(false);
+    expect(here[0]).toBeGreaterThan(8 * 60000);
+    expect(await digest(true)).toEqual(here);
+  });
+
+  it('stops with a consumer that stops, and passes the input\'s own read error through', async () => {
+    const zst = fixture('zst');
+    const stop = new Error('enough');
+    let batches = 0;
+    const stopped = await forEachRecordBatch(zst, () => {
+      if (++batches === 2) throw stop;
+    }, { batchSize: 256, decompressor: workerDecompressor }).catch((e: unknown) => e);
+    expect(stopped).toBe(stop);
+    // A source that fails after two chunks: the same error object, after the records decoded before it.
+    const failure = new Error('disk on fire');
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      yield zst.subarray(0, 1000);
+      yield zst.subarray(1000, 2000);
+      throw failure;
+    }
+    for (const inWorker of [false, true]) {
+      const seen = await forEachRecordBatch(failing(), () => undefined, inWorker ? { decompressor: workerDecompressor } : {}).catch((e: unknown) => e);
+      expect(seen, inWorker ? 'in a worker' : 'here').toBe(failure);
+    }
+  });
+});
