@@ -97,8 +97,11 @@ export class ParallelFormat {
   formattedByWorkers = 0;
   /** Set while the stream's buffer is full. */
   #blocked: Promise<void> | undefined;
-  /** Resolved when the first entry's lines come (the queue is full, or the run is finishing). */
-  #headReady: (() => void) | undefined;
+  /**
+   * Resolved when the first entry's lines come (the queue is full, or the run is finishing). One promise
+   * shared by every waiter: a second wait() must not orphan the first.
+   */
+  #headReady: { promise: Promise<void>; resolve: () => void } | undefined;
 
   /** `formatter`: the main thread's, made with `options`. */
   constructor(count: number, options: DumpFormatOptions, formatter: DumpFormatter, stream: TextStream) {
@@ -137,14 +140,23 @@ export class ParallelFormat {
   wait(): Promise<void> | undefined {
     if (this.#blocked !== undefined) return this.#blocked;
     if (this.#queue.length <= this.#threads.length * TASKS_PER_WORKER + 1) return undefined;
-    return new Promise((resolve) => (this.#headReady = resolve));
+    return this.#untilHeadReady();
+  }
+
+  #untilHeadReady(): Promise<void> {
+    if (this.#headReady === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#headReady = { promise, resolve };
+    }
+    return this.#headReady.promise;
   }
 
   /** Writes every batch's lines, then ends the workers. */
   async finish(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
-        if (this.#queue[0]!.pieces === undefined) await new Promise<void>((resolve) => (this.#headReady = resolve));
+        if (this.#queue[0]!.pieces === undefined) await this.#untilHeadReady();
         this.#write();
         if (this.#blocked !== undefined) await this.#blocked;
       }
@@ -173,7 +185,7 @@ export class ParallelFormat {
       this.#write();
       const ready = this.#headReady;
       this.#headReady = undefined;
-      ready?.();
+      ready?.resolve();
     }
   }
 

@@ -51,7 +51,8 @@ commands:
       --tsc-from N, --tsc-to N keep a raw TSC window
       --limit N           stop after N lines
       --merge MODE        auto (default), exact (seekable files) or stream (watermark merge, as for pipes)
-      --threads N         format lines in N worker threads besides the main one (default 0; not with --limit)
+      --threads N         format lines in N worker threads besides the main one (default 0; at most one
+                          per core beyond the main thread's; not with --limit)
 
 common options:
   --xen-version V     Xen version that wrote the trace: ${XEN_VERSIONS.join(', ')} (default 4.17)
@@ -210,7 +211,8 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
   if (threadsText !== undefined && !(/^\d+$/.test(threadsText) && Number(threadsText) <= MAX_THREADS)) {
     throw new UsageError(`--threads: "${threadsText}" is not a number of threads from 0 to ${MAX_THREADS}`);
   }
-  const threads = threadsText === undefined ? 0 : Number(threadsText);
+  // At most one per core beyond this thread's: more only cost start-up and memory (a V8 isolate each).
+  const threads = Math.min(threadsText === undefined ? 0 : Number(threadsText), Math.max(1, availableParallelism() - 1));
   checkWindow(fromNs === undefined ? undefined : [fromNs, fromText!], toNs === undefined ? undefined : [toNs, toText!], 'from', 'to');
   const path = inputOf(args);
   const window = fromNs !== undefined || toNs !== undefined;
@@ -266,8 +268,9 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
     finished = true;
   } finally {
     if (!finished) await parallel?.close();
+    // Lines formatted before an error that ends the run are written too, as the threaded path does.
+    writer.flush();
   }
-  writer.flush();
   await writer.wait();
   if (hz === undefined) {
     io.stderr.write('xenspan: no --cpu-hz, and no estimate from the trace: the ns column shows -\n');

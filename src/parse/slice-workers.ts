@@ -160,15 +160,18 @@ export function serveSliceTasks(
       () => undefined,
       () => undefined,
     );
-    void running.then(
-      (result) => {
-        const reply: ReplyMessage = { id, result };
+    const fail = (error: unknown): void => {
+      const reply: ReplyMessage = { id, error: error instanceof Error ? error.message : String(error) };
+      post(reply, []);
+    };
+    void running.then((result) => {
+      const reply: ReplyMessage = { id, result };
+      try {
         post(reply, movableBuffers(result.rows));
-      },
-      (error: unknown) => {
-        const reply: ReplyMessage = { id, error: error instanceof Error ? error.message : String(error) };
-        post(reply, []);
-      },
-    );
+      } catch (error) {
+        // A result that cannot be posted (a clone error, say) must still settle its task: the owner merges it.
+        fail(error);
+      }
+    }, fail);
   };
 }

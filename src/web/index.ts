@@ -20,6 +20,8 @@ interface WebWorker {
   onerror: ((event: { readonly message?: string; preventDefault?(): void }) => void) | null;
 }
 type WebWorkerConstructor = new (url: URL, options: { readonly type: 'module'; readonly name?: string }) => WebWorker;
+/** The platform's Worker, named as bundlers look for it (Vite and webpack match `new Worker(new URL(…))` literally). */
+declare const Worker: WebWorkerConstructor | undefined;
 
 /**
  * Starts `count` Web Workers (default: one per core beyond the calling thread's, at least one) that merge
@@ -32,19 +34,18 @@ type WebWorkerConstructor = new (url: URL, options: { readonly type: 'module'; r
  * finally { await workers.close() }
  */
 export function createWebMergeWorkers(count?: number): MergeWorkers {
-  const platform = globalThis as unknown as { Worker?: WebWorkerConstructor; navigator?: { hardwareConcurrency?: number } };
-  const WorkerClass = platform.Worker;
-  if (typeof WorkerClass !== 'function') {
+  const platform = globalThis as unknown as { navigator?: { hardwareConcurrency?: number } };
+  if (typeof Worker !== 'function') {
     throw new XenspanError('unsupported_runtime', 'createWebMergeWorkers needs Web Workers; under Node use createMergeWorkers from xenspan/node');
   }
   const cores = platform.navigator?.hardwareConcurrency ?? 2;
-  return mergeWorkerPool(count ?? Math.max(1, cores - 1), () => webHelper(WorkerClass));
+  return mergeWorkerPool(count ?? Math.max(1, cores - 1), () => webHelper());
 }
 
-function webHelper(WorkerClass: WebWorkerConstructor): WorkerSliceHelper {
+function webHelper(): WorkerSliceHelper {
   // Written as bundlers expect it (`new Worker(new URL(…, import.meta.url), { type: 'module' })`) so that
   // they ship the worker's module too.
-  const worker = new WorkerClass(new URL('./merge-worker.js', import.meta.url), { type: 'module', name: 'xenspan merge worker' });
+  const worker = new Worker!(new URL('./merge-worker.js', import.meta.url), { type: 'module', name: 'xenspan merge worker' });
   const helper = new WorkerSliceHelper({
     post: (message, transfer) => worker.postMessage(message, transfer),
     terminate: () => worker.terminate(),

@@ -239,6 +239,23 @@ describe.skipIf(!existsSync(bin))('the built binary', () => {
       expect(threaded.stdout).toBe(alone.stdout);
       expect(threaded.stderr).toBe(alone.stderr);
     }
+    // A --strict violation halfway: the lines of every batch before it are written, with or without
+    // threads (one thread once lost the last 64 KiB it had buffered), and they are the lines of a full dump.
+    const dir = mkdtempSync(join(tmpdir(), 'xenspan-strict-'));
+    const damaged = new Uint8Array(readFileSync(demoPath));
+    damaged.fill(0xff, damaged.length >>> 1, (damaged.length >>> 1) + 64);
+    writeFileSync(join(dir, 'damaged.xentrace'), damaged);
+    const strictRuns = ['0', '2'].map((threads) =>
+      spawnSync(process.execPath, [bin, 'dump', '--strict', '--threads', threads, '--cpu-hz', '2.4G', join(dir, 'damaged.xentrace')], { encoding: 'utf8', maxBuffer: 1 << 28 }),
+    );
+    const full = spawnSync(process.execPath, [bin, 'dump', '--cpu-hz', '2.4G', join(dir, 'damaged.xentrace')], { encoding: 'utf8', maxBuffer: 1 << 28 });
+    for (const run of strictRuns) {
+      expect(run.status).toBe(1);
+      expect(run.stderr).toMatch(/^xenspan: strict: tsc_backwards: /);
+      expect(run.stdout.length).toBeGreaterThan(3_000_000);
+      expect(full.stdout.startsWith(run.stdout)).toBe(true);
+    }
+    expect(strictRuns[1]!.stdout).toBe(strictRuns[0]!.stdout);
     const limited = spawnSync(process.execPath, [bin, 'dump', '--threads', '2', '--limit', '1000', '--cpu-hz', '2.4G', demoPath], { encoding: 'utf8' });
     expect(limited.stdout).toBe(alone.stdout.split('\n').slice(0, 1000).join('\n') + '\n');
     const version = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8' });

@@ -84,6 +84,27 @@ describe('format workers (dump --threads N)', () => {
     }
   });
 
+  it('wake every waiter when the first batch in line is formatted (a second wait() once orphaned the first)', async () => {
+    const batches = await demoBatches();
+    const { DumpFormatter } = await import(`${built}dump.js`);
+    const { ParallelFormat } = await import(`${built}format-workers.js`);
+    const parallel = new ParallelFormat(1, { hz: 2.4e9 }, new DumpFormatter({ hz: 2.4e9 }), keepingStream());
+    let first: Promise<void> | undefined;
+    let second: Promise<void> | undefined;
+    for (const { rows, view } of batches) {
+      parallel.add(rows, view);
+      first = parallel.wait();
+      if (first !== undefined) {
+        second = parallel.wait();
+        break;
+      }
+    }
+    expect(first).toBeDefined();
+    const late = new Promise((resolve) => setTimeout(() => resolve('pending'), 5000));
+    expect(await Promise.race([Promise.all([first, second]).then(() => 'both'), late])).toBe('both');
+    await parallel.finish();
+  });
+
   it('wait for a full output stream, and lose nothing when the workers end mid-run', async () => {
     const batches = await demoBatches();
     const serial = await serialText(batches, { hz: 2.4e9 });

@@ -109,6 +109,13 @@ describe('slice workers (the protocol of xenspan/node and xenspan/web workers)',
     await expect(pending).rejects.toThrow('closed');
   });
 
+  it('xenspan/web starts its workers as bundlers recognise them (new Worker(new URL(…, import.meta.url)))', () => {
+    // Vite and webpack ship a worker's module only for this literal form; any other (a Worker class from
+    // globalThis, say) leaves it out of the bundle, and the workers then fail to start.
+    const built = readFileSync(new URL('../../dist/web/index.js', import.meta.url), 'utf8');
+    expect(built).toMatch(/new Worker\(new URL\('\.\/merge-worker\.js', import\.meta\.url\), \{ type: 'module'/);
+  });
+
   it('xenspan/web says clearly that Node has no Web Workers', async () => {
     const { createWebMergeWorkers } = await import('../../src/web/index.js');
     expect(() => createWebMergeWorkers(1)).toThrow(/needs Web Workers; under Node use createMergeWorkers from xenspan\/node/);
