@@ -256,6 +256,21 @@ describe.skipIf(!existsSync(bin))('the built binary', () => {
       expect(full.stdout.startsWith(run.stdout)).toBe(true);
     }
     expect(strictRuns[1]!.stdout).toBe(strictRuns[0]!.stdout);
+    // Compressed input (decompressed in a worker thread where there is a core for it): the lines of the
+    // plain bytes, and the same damage report when the stream is cut.
+    const headBytes = new Uint8Array(readFileSync(demoPath)).subarray(0, 305136);
+    writeFileSync(join(dir, 'head.xentrace'), headBytes);
+    const plainHead = spawnSync(process.execPath, [bin, 'dump', '--cpu-hz', '2.4G', '--merge', 'stream', join(dir, 'head.xentrace')], { encoding: 'utf8', maxBuffer: 1 << 28 });
+    for (const ext of ['gz', 'bz2', 'zst']) {
+      const fixture = fileURLToPath(new URL(`../fixtures/demo-head.xentrace.${ext}`, import.meta.url));
+      const unpacked = spawnSync(process.execPath, [bin, 'dump', '--cpu-hz', '2.4G', fixture], { encoding: 'utf8', maxBuffer: 1 << 28 });
+      expect(unpacked.status, ext).toBe(0);
+      expect(unpacked.stdout, ext).toBe(plainHead.stdout);
+      const cut = readFileSync(fixture).subarray(0, 40000);
+      writeFileSync(join(dir, `cut.${ext}`), cut);
+      const cutRun = spawnSync(process.execPath, [bin, 'dump', '--cpu-hz', '2.4G', join(dir, `cut.${ext}`)], { encoding: 'utf8', maxBuffer: 1 << 28 });
+      expect(cutRun.stderr, ext).toMatch(/compressed_input_damaged|corrupt|truncated/);
+    }
     const limited = spawnSync(process.execPath, [bin, 'dump', '--threads', '2', '--limit', '1000', '--cpu-hz', '2.4G', demoPath], { encoding: 'utf8' });
     expect(limited.stdout).toBe(alone.stdout.split('\n').slice(0, 1000).join('\n') + '\n');
     const version = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8' });
