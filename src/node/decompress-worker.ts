@@ -25,11 +25,14 @@ let inputEnded = false;
 let inputError: { error: CrossedError } | undefined;
 let asked = false;
 let untaken = 0;
-let wake: (() => void) | undefined;
+// Two waiters can be parked at once: gzip's DecompressionStream pulls compressed() (waiting for input)
+// while run() waits for an ack. One shared slot loses one of them, and the stream hangs: wake them all.
+let waiters: (() => void)[] = [];
+const waitForMessage = (): Promise<void> => new Promise<void>((resolve) => waiters.push(resolve));
 const wakeUp = (): void => {
-  const waiting = wake;
-  wake = undefined;
-  waiting?.();
+  const waiting = waiters;
+  waiters = [];
+  for (const resolve of waiting) resolve();
 };
 
 function askForInput(): void {
@@ -67,7 +70,7 @@ async function* compressed(): AsyncGenerator<Uint8Array> {
       // The owner's read error is thrown here, where one thread would have met it.
       if (inputError !== undefined) throw Object.assign(rebuiltError(inputError.error), { forwardedRead: true });
       if (inputEnded) return;
-      await new Promise<void>((resolve) => (wake = resolve));
+      await waitForMessage();
     }
     yield input.shift()!;
   }
@@ -78,11 +81,11 @@ async function run(): Promise<void> {
     const options = forwardDamage ? { onDamage: (error: Error) => post({ type: 'damage', error: crossedError(error) }) } : {};
     for await (const chunk of decompressChunks(compressed(), compression, options)) {
       // A copy, moved: a decompressor may hand out views of memory it writes again.
-      const copy = chunk.slice();
+      const copy = new Uint8Array(chunk);
       const message: FromDecompressWorker = { type: 'data', chunk: copy };
       port.postMessage(message, [copy.buffer]);
       untaken += chunk.length;
-      while (untaken > MAX_UNTAKEN) await new Promise<void>((resolve) => (wake = resolve));
+      while (untaken > MAX_UNTAKEN) await waitForMessage();
     }
     post({ type: 'done' });
   } catch (error) {

@@ -75,6 +75,12 @@ async function* decompressInWorker(
   const inbox: (FromDecompressWorker | { type: 'crash'; error: Error })[] = [];
   let wake: (() => void) | undefined;
   const deliver = (message: FromDecompressWorker | { type: 'crash'; error: Error }): void => {
+    if (message.type === 'more') {
+      // Read at once, not when the consumer next pulls: a consumer busy with earlier bytes must not
+      // leave the worker without input.
+      if (reading === undefined) feed();
+      return;
+    }
     inbox.push(message);
     const waiting = wake;
     wake = undefined;
@@ -86,28 +92,38 @@ async function* decompressInWorker(
   const post = (message: ToDecompressWorker): void => worker.postMessage(message);
   const iterator = chunks[Symbol.asyncIterator]();
   let readError: unknown;
-  let reading = false;
+  let reading: Promise<void> | undefined;
   // Reads the next compressed chunk for the worker (asked for ahead of need), without holding up the rest.
-  const feed = async (): Promise<void> => {
-    reading = true;
+  const read = async (): Promise<void> => {
     try {
       const next = await iterator.next();
-      post(next.done === true ? { type: 'end' } : { type: 'input', chunk: next.value });
+      if (next.done === true) post({ type: 'end' });
+      else {
+        // postMessage clones a view's whole ArrayBuffer (fromBytes hands out 1 MiB views of the whole
+        // input): send a view of part of a buffer as a copy of its own, moved.
+        const chunk = next.value;
+        const whole = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength;
+        if (whole || (typeof SharedArrayBuffer !== 'undefined' && chunk.buffer instanceof SharedArrayBuffer)) post({ type: 'input', chunk });
+        else {
+          const copy = new Uint8Array(chunk); // a copy (Buffer's slice() would be a view, and moving it would detach the caller's bytes)
+          worker.postMessage({ type: 'input', chunk: copy } satisfies ToDecompressWorker, [copy.buffer]);
+        }
+      }
     } catch (error) {
       readError = error;
       post({ type: 'fail', error: crossedError(error) });
     } finally {
-      reading = false;
+      reading = undefined;
     }
+  };
+  const feed = (): void => {
+    reading = read();
   };
   try {
     for (;;) {
       while (inbox.length === 0) await new Promise<void>((resolve) => (wake = resolve));
       const message = inbox.shift()!;
       switch (message.type) {
-        case 'more':
-          if (!reading) void feed();
-          break;
         case 'data':
           yield message.chunk;
           post({ type: 'ack', bytes: message.chunk.length });
@@ -126,6 +142,10 @@ async function* decompressInWorker(
   } finally {
     worker.removeAllListeners();
     await worker.terminate();
-    if (!reading) await iterator.return?.();
+    // A read in flight: the source is still released once it ends (without waiting for it here: a pipe
+    // may never deliver), as decompressing in this thread would release it.
+    const pending = reading;
+    if (pending === undefined) await iterator.return?.();
+    else void pending.then(() => iterator.return?.()).catch(() => undefined);
   }
 }

@@ -3,6 +3,7 @@
 // thread gives (bytes, damage reports, errors, in order), stops with its consumer, and passes read
 // errors through. It runs the built package (dist/node/decompress-worker.js): `npm test` builds first.
 import { readFileSync } from 'node:fs';
+import { Buffer } from 'node:buffer';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { BatchDigest } from '../support/decode.js';
@@ -73,6 +74,52 @@ describe('workerDecompressor (xenspan/node)', () => {
     const here = await digest(false);
     expect(here[0]).toBeGreaterThan(8 * 60000);
     expect(await digest(true)).toEqual(here);
+  });
+
+  it('does not hang when gzip pulls input while the worker waits for its consumer (every waiter woken)', async () => {
+    // gzip's DecompressionStream pulls compressed input while the worker waits for acks: two waiters at once.
+    const gz = gzipSync(Buffer.concat(Array.from({ length: 12 }, () => demo)), { level: 1 });
+    const slow = { backpressure: () => new Promise<void>((resolve) => setTimeout(resolve, 5)) };
+    const digest = async (inWorker: boolean) => {
+      const d = new BatchDigest();
+      await forEachRecordBatch(gz, (batch) => d.add(batch), { ...slow, merge: 'stream', ...(inWorker ? { decompressor: workerDecompressor } : {}) });
+      return [d.records, d.hash];
+    };
+    expect(await digest(true)).toEqual(await digest(false));
+  }, 60_000);
+
+  it('releases the source when the consumer stops during a read, and throws a gzip read error as itself', async () => {
+    const zst = fixture('zst');
+    let released = false;
+    const source = {
+      name: 'slow',
+      size: zst.length,
+      readAt: async (offset: number, length: number) => zst.subarray(offset, offset + length),
+      async *chunks() {
+        try {
+          for (let at = 0; at < zst.length; at += 4096) {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            yield zst.slice(at, at + 4096);
+          }
+        } finally {
+          released = true;
+        }
+      },
+    };
+    const stop = new Error('stop');
+    await expect(forEachRecordBatch(source, () => { throw stop; }, { merge: 'stream', decompressor: workerDecompressor })).rejects.toBe(stop);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(released).toBe(true);
+    const gz = fixture('gz');
+    for (const inWorker of [false, true]) {
+      const failure = new Error('disk on fire');
+      async function* failing(): AsyncGenerator<Uint8Array> {
+        for (let at = 0; at < 60000; at += 1000) yield gz.slice(at, at + 1000);
+        throw failure;
+      }
+      const seen = await forEachRecordBatch(failing(), () => undefined, inWorker ? { decompressor: workerDecompressor } : {}).catch((e: unknown) => e);
+      expect(seen, inWorker ? 'in a worker' : 'here').toBe(failure);
+    }
   });
 
   it('stops with a consumer that stops, and passes the input\'s own read error through', async () => {

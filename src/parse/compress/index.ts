@@ -139,9 +139,17 @@ async function* gunzipChunks(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<
     throw new XenspanError('unsupported_runtime', 'gzip input needs DecompressionStream, which this runtime lacks');
   }
   const iterator = chunks[Symbol.asyncIterator]();
+  // The input's own read error is thrown as itself (as by the other formats), not as corrupt gzip input.
+  let readFailed: { error: unknown } | undefined;
   const input = new web.ReadableStream({
     async pull(controller) {
-      const next = await iterator.next();
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await iterator.next();
+      } catch (error) {
+        readFailed = { error };
+        throw error;
+      }
       if (next.done === true) controller.close();
       else controller.enqueue(next.value);
     },
@@ -155,6 +163,7 @@ async function* gunzipChunks(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<
     try {
       next = await reader.read();
     } catch (error) {
+      if (readFailed !== undefined) throw readFailed.error;
       if (error instanceof XenspanError) throw error;
       const message = (error as Error).message;
       // gzip checks a member's bytes only at its end: after a failed check or undecodable data (not a cut,
