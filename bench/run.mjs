@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decompressChunks, forEachRecordBatch, forEachRecordInFileOrder, StatsCollector } from '../dist/parse/index.js';
-import { createMergeWorkers, fileSource } from '../dist/node/index.js';
+import { createMergeWorkers, fileSource, workerDecompressor } from '../dist/node/index.js';
 import { availableParallelism } from 'node:os';
 
 const args = process.argv.slice(2);
@@ -169,6 +169,13 @@ if (existsSync(zst) && !args.includes('--trace')) {
     return n;
   });
   row(mergeZst.label, size, mergeZst.result, mergeZst.seconds);
+  // The same with the decompression in a worker thread (workerDecompressor), beside the decoding and merge.
+  const mergeZstWorker = await timeIt('decode + merge (stream), .zst, worker decompresses', 1, async () => {
+    let n = 0;
+    await forEachRecordBatch(await fileSource(zst), (batch) => (n += batch.length), { decompressor: workerDecompressor });
+    return n;
+  });
+  row(mergeZstWorker.label, size, mergeZstWorker.result, mergeZstWorker.seconds);
 }
 
 console.log('\nwhole process (cold start, file from page cache):');
