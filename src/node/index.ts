@@ -106,6 +106,11 @@ export function stdinSource(): ByteSource {
     async *chunks() {
       for await (const chunk of process.stdin as AsyncIterable<Uint8Array>) yield chunk;
     },
+    // Read once: when the decode ends (early too, say at `dump --limit`), stdin is let go, so that the
+    // process does not wait for the writer to close the pipe (a read may still be in flight).
+    close: async () => {
+      process.stdin.destroy();
+    },
   };
 }
 

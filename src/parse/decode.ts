@@ -125,12 +125,22 @@ async function peek(chunks: AsyncIterable<Uint8Array>, count: number): Promise<{
     at += part.length;
   }
   async function* replay(): AsyncGenerator<Uint8Array> {
-    yield* seen;
-    if (done) return;
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done === true) return;
-      yield next.value;
+    let finished = done;
+    try {
+      yield* seen;
+      if (done) return;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done === true) {
+          finished = true;
+          return;
+        }
+        yield next.value;
+      }
+    } finally {
+      // A consumer that stops early releases the input (stdin would otherwise keep the process waiting
+      // for its writer to close it).
+      if (!finished) await iterator.return?.();
     }
   }
   return { head, chunks: replay() };

@@ -277,6 +277,26 @@ describe.skipIf(!existsSync(bin))('the built binary', () => {
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
+  it('dump --limit on standard input exits at the limit, while the writer still holds the pipe open', async () => {
+    // The decode lets stdin go when it stops: before, a compressed pipe kept the process waiting for its
+    // writer (a read in flight, and an input iterator nobody returned).
+    for (const input of [demoPath, ...['gz', 'bz2', 'zst'].map((ext) => fileURLToPath(new URL(`../fixtures/demo-head.xentrace.${ext}`, import.meta.url)))]) {
+      const child = spawn(process.execPath, [bin, 'dump', '--limit', '3', '--cpu-hz', '2.4G', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.stdin.on('error', () => undefined); // EPIPE: the child may stop reading before it has it all
+      child.stdin.write(readFileSync(input)); // and the pipe is left open
+      const exited = await Promise.race([
+        new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))),
+        new Promise<string>((resolve) => setTimeout(() => resolve('still running after 10 s'), 10_000)),
+      ]);
+      child.stdin.destroy();
+      child.kill();
+      expect(exited, input).toBe(0);
+      expect(out.trimEnd().split('\n'), input).toHaveLength(3);
+    }
+  }, 60_000);
+
   it.skipIf(process.platform === 'win32' || spawnSync('mkfifo', ['--version']).status !== 0)(
     'dumps a named pipe without --cpu-hz, opening it once (a second open would wait for ever)',
     async () => {

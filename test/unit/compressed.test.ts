@@ -102,6 +102,25 @@ describe('compressed input', () => {
     expect(message).not.toMatch(/may be wrong/);
   });
 
+  it('a consumer that stops early releases a streamed input, plain or compressed', async () => {
+    for (const [label, bytes] of [['plain', head], ['gz', fixture('gz')], ['bz2', fixture('bz2')], ['zst', fixture('zst')]] as const) {
+      let released = false;
+      async function* stream(): AsyncGenerator<Uint8Array> {
+        try {
+          for (let at = 0; at < bytes.length; at += 4096) yield bytes.slice(at, at + 4096);
+        } finally {
+          released = true;
+        }
+      }
+      const stop = new Error('enough');
+      await expect(forEachRecordBatch(stream(), () => {
+        throw stop;
+      }, { batchSize: 64 })).rejects.toBe(stop);
+      await new Promise((resolve) => setTimeout(resolve, 50)); // gzip lets its pipe go without waiting for it
+      expect(released, label).toBe(true);
+    }
+  });
+
   it('gzip of a whole real trace (multi-chunk) equals the plain file', async () => {
     const gz = gzipSync(demo);
     expect(await digest(gz)).toEqual({ ...(await digest(demo)), compression: 'gzip', merge: 'stream' });

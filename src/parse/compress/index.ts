@@ -123,7 +123,9 @@ interface DecompressionStreamLike {
 }
 type DecompressionStreamConstructor = new (format: 'gzip') => DecompressionStreamLike;
 interface PipeableStream {
-  pipeThrough(transform: DecompressionStreamLike): { getReader(): { read(): Promise<{ done: boolean; value?: Uint8Array }> } };
+  pipeThrough(transform: DecompressionStreamLike): {
+    getReader(): { read(): Promise<{ done: boolean; value?: Uint8Array }>; cancel(): Promise<void> };
+  };
 }
 type ReadableStreamConstructor = new (source: {
   pull(controller: { enqueue(chunk: Uint8Array): void; close(): void }): Promise<void>;
@@ -158,24 +160,35 @@ async function* gunzipChunks(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<
     },
   });
   const reader = input.pipeThrough(new web.DecompressionStream('gzip')).getReader();
-  for (;;) {
-    let next: { done: boolean; value?: Uint8Array };
-    try {
-      next = await reader.read();
-    } catch (error) {
-      if (readFailed !== undefined) throw readFailed.error;
-      if (error instanceof XenspanError) throw error;
-      const message = (error as Error).message;
-      // gzip checks a member's bytes only at its end: after a failed check or undecodable data (not a cut,
-      // nor junk where a next member would start), what this member decoded before the error may be wrong.
-      const suspect = /data check|invalid/i.test(message);
-      throw new XenspanError(
-        'corrupt_compressed_input',
-        `corrupt gzip input: ${message}${suspect ? ' (gzip checks a member only at its end: its records may be wrong)' : ''}`,
-        { cause: error },
-      );
+  let ended = false;
+  try {
+    for (;;) {
+      let next: { done: boolean; value?: Uint8Array };
+      try {
+        next = await reader.read();
+      } catch (error) {
+        ended = true;
+        if (readFailed !== undefined) throw readFailed.error;
+        if (error instanceof XenspanError) throw error;
+        const message = (error as Error).message;
+        // gzip checks a member's bytes only at its end: after a failed check or undecodable data (not a cut,
+        // nor junk where a next member would start), what this member decoded before the error may be wrong.
+        const suspect = /data check|invalid/i.test(message);
+        throw new XenspanError(
+          'corrupt_compressed_input',
+          `corrupt gzip input: ${message}${suspect ? ' (gzip checks a member only at its end: its records may be wrong)' : ''}`,
+          { cause: error },
+        );
+      }
+      if (next.done) {
+        ended = true;
+        return;
+      }
+      if (next.value !== undefined && next.value.length > 0) yield next.value;
     }
-    if (next.done) return;
-    if (next.value !== undefined && next.value.length > 0) yield next.value;
+  } finally {
+    // A consumer that stops early cancels the pipe, which returns the input's iterator (its `cancel`).
+    // Not awaited: a read the pipe has in flight (on a pipe whose writer is idle) may never end.
+    if (!ended) void reader.cancel().catch(() => undefined);
   }
 }
