@@ -42,12 +42,14 @@ export interface DecompressWorkerData {
   readonly forwardDamage: boolean;
 }
 
+/** An error as a message can carry it (`forwarded`: the owner's read error, coming back). */
 export function crossedError(error: unknown, forwarded = false): CrossedError {
   const message = error instanceof Error ? error.message : String(error);
   if (!(error instanceof XenspanError)) return forwarded ? { message, forwarded } : { message };
   return { message, code: error.code, ...(error.offset === undefined ? {} : { offset: error.offset }), ...(forwarded ? { forwarded } : {}) };
 }
 
+/** The error again on this side: a XenspanError with its code and offset, else a plain Error. */
 export function rebuiltError(error: CrossedError): Error {
   if (error.code === undefined) return new Error(error.message);
   return new XenspanError(error.code, error.message, error.offset === undefined ? {} : { offset: error.offset });
