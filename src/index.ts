@@ -6,5 +6,5 @@
  */
 export * from './core/index.js';
 export { decodeRecords, forEachRecordBatch, forEachRecordInFileOrder, readTraceStats, RecordFilter, StatsCollector } from './parse/index.js';
-export type { DecodeOptions, DecodeReport, MergeMode, RecordFilterOptions, TraceStats, PcpuStats } from './parse/index.js';
+export type { DecodeOptions, DecodeReport, Decompressor, MergeMode, RecordFilterOptions, TraceStats, PcpuStats } from './parse/index.js';
 export { fixedHz, parseCpuHz } from './clock/index.js';

@@ -11,8 +11,8 @@ import { copyRecordBatch } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import type { CpuVendor, XenVersion } from '../core/catalogue/index.js';
 import type { DumpFormatOptions, DumpFormatter, DumpView } from './dump.js';
-import { PendingRequests } from '../core/requests.js';
-import { LineWriter } from './output.js';
+import { PendingRequests, Wakeup } from '../core/requests.js';
+import { DrainingStream, LineWriter } from './output.js';
 import type { TextStream } from './output.js';
 
 /** What a format worker needs to format as the main thread does (sent with every task: a few fields). */
@@ -90,25 +90,20 @@ export class ParallelFormat {
   readonly #threads: FormatThread[];
   readonly #options: DumpFormatOptions;
   readonly #formatter: DumpFormatter;
-  readonly #stream: TextStream;
+  readonly #stream: DrainingStream;
   readonly #queue: Entry[] = [];
   /** Batches formatted here, and by the workers (a worker's failed task counts here). */
   formattedHere = 0;
   formattedByWorkers = 0;
-  /** Set while the stream's buffer is full. */
-  #blocked: Promise<void> | undefined;
-  /**
-   * Resolved when the first entry's lines come (the queue is full, or the run is finishing). One promise
-   * shared by every waiter: a second wait() must not orphan the first.
-   */
-  #headReady: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** Woken when the first entry's lines come (waited for when the queue is full, or the run is finishing). */
+  readonly #headReady = new Wakeup();
 
   /** `formatter`: the main thread's, made with `options`. */
   constructor(count: number, options: DumpFormatOptions, formatter: DumpFormatter, stream: TextStream) {
     this.#threads = Array.from({ length: count }, () => new FormatThread());
     this.#options = options;
     this.#formatter = formatter;
-    this.#stream = stream;
+    this.#stream = new DrainingStream(stream);
   }
 
   /** Formats a batch (BORROWED: copied before this returns when a worker takes it). */
@@ -138,27 +133,19 @@ export class ParallelFormat {
 
   /** A promise while more lines wait than the workers may hold, or while the stream is full. */
   wait(): Promise<void> | undefined {
-    if (this.#blocked !== undefined) return this.#blocked;
+    const blocked = this.#stream.blocked;
+    if (blocked !== undefined) return blocked;
     if (this.#queue.length <= this.#threads.length * TASKS_PER_WORKER + 1) return undefined;
-    return this.#untilHeadReady();
-  }
-
-  #untilHeadReady(): Promise<void> {
-    if (this.#headReady === undefined) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => (resolve = r));
-      this.#headReady = { promise, resolve };
-    }
-    return this.#headReady.promise;
+    return this.#headReady.next();
   }
 
   /** Writes every batch's lines, then ends the workers. */
   async finish(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
-        if (this.#queue[0]!.pieces === undefined) await this.#untilHeadReady();
+        if (this.#queue[0]!.pieces === undefined) await this.#headReady.next();
         this.#write();
-        if (this.#blocked !== undefined) await this.#blocked;
+        await this.#stream.blocked;
       }
     } finally {
       await this.close();
@@ -183,9 +170,7 @@ export class ParallelFormat {
     entry.pieces = pieces;
     if (entry === this.#queue[0]) {
       this.#write();
-      const ready = this.#headReady;
-      this.#headReady = undefined;
-      ready?.resolve();
+      this.#headReady.wake();
     }
   }
 
@@ -194,16 +179,7 @@ export class ParallelFormat {
     const queue = this.#queue;
     let written = 0;
     while (written < queue.length && queue[written]!.pieces !== undefined) {
-      for (const piece of queue[written]!.pieces!) {
-        if (!this.#stream.write(piece) && this.#blocked === undefined) {
-          this.#blocked = new Promise((resolve) =>
-            this.#stream.once('drain', () => {
-              this.#blocked = undefined;
-              resolve();
-            }),
-          );
-        }
-      }
+      for (const piece of queue[written]!.pieces!) this.#stream.write(piece);
       written++;
     }
     queue.splice(0, written);

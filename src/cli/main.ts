@@ -19,6 +19,7 @@ import { parseCpuHz } from '../clock/hz.js';
 import { CpuHzEstimator, formatHz } from '../clock/estimate.js';
 import { forEachRecordInFileOrder } from '../parse/decode.js';
 import { openSource, workerDecompressor } from '../node/index.js';
+import { spareCores } from '../node/workers.js';
 import type { RecordFilterOptions } from '../parse/filter.js';
 import { MAX_PCPU } from '../parse/records.js';
 import { UsageError, checkWindow, parseArgs, parseBigInt, parseDurationNs, parseIdList } from './args.js';
@@ -210,7 +211,7 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
     throw new UsageError(`--threads: "${threadsText}" is not a number of threads from 0 to ${MAX_THREADS}`);
   }
   // At most one per core beyond this thread's: more only cost start-up and memory (a V8 isolate each).
-  const threads = Math.min(threadsText === undefined ? 0 : Number(threadsText), Math.max(1, availableParallelism() - 1));
+  const threads = Math.min(threadsText === undefined ? 0 : Number(threadsText), spareCores());
   checkWindow(fromNs === undefined ? undefined : [fromNs, fromText!], toNs === undefined ? undefined : [toNs, toText!], 'from', 'to');
   const path = inputOf(args);
   const window = fromNs !== undefined || toNs !== undefined;

@@ -13,6 +13,31 @@ export interface TextStream {
   once(event: 'drain', listener: () => void): unknown;
 }
 
+/** Writes chunks to a stream and says, until its 'drain', that the stream's buffer is full. */
+export class DrainingStream {
+  readonly #stream: TextStream;
+  #blocked: Promise<void> | undefined;
+
+  constructor(stream: TextStream) {
+    this.#stream = stream;
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.#stream.write(chunk) || this.#blocked !== undefined) return;
+    this.#blocked = new Promise((resolve) =>
+      this.#stream.once('drain', () => {
+        this.#blocked = undefined;
+        resolve();
+      }),
+    );
+  }
+
+  /** A promise while the stream's buffer is full, else undefined. */
+  get blocked(): Promise<void> | undefined {
+    return this.#blocked;
+  }
+}
+
 /** Bytes written before a piece goes to the stream. */
 const PIECE_BYTES = 1 << 16;
 /** Room past PIECE_BYTES for the line that crosses it (a longer one grows the buffer). */
@@ -26,13 +51,12 @@ const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
  * buffer (the stream may hold it until written); {@link LineWriter.wait} is the backpressure hook.
  */
 export class LineWriter implements FieldTextWriter {
-  readonly #stream: TextStream;
+  readonly #stream: DrainingStream;
   #bytes = Buffer.allocUnsafe(PIECE_BYTES + LINE_ROOM);
   #at = 0;
-  #blocked: Promise<void> | undefined;
 
   constructor(stream: TextStream) {
-    this.#stream = stream;
+    this.#stream = new DrainingStream(stream);
   }
 
   /** Appends text as UTF-8. A loop: the texts are short, and Buffer.write costs more per call than this per byte. */
@@ -128,20 +152,12 @@ export class LineWriter implements FieldTextWriter {
     const piece = this.#bytes.subarray(0, this.#at);
     this.#bytes = Buffer.allocUnsafe(PIECE_BYTES + LINE_ROOM);
     this.#at = 0;
-    const ok = this.#stream.write(piece);
-    if (!ok && this.#blocked === undefined) {
-      this.#blocked = new Promise((resolve) =>
-        this.#stream.once('drain', () => {
-          this.#blocked = undefined;
-          resolve();
-        }),
-      );
-    }
+    this.#stream.write(piece);
   }
 
   /** A promise while the stream's buffer is full, else undefined. */
   wait(): Promise<void> | undefined {
-    return this.#blocked;
+    return this.#stream.blocked;
   }
 
   /** Makes room for `count` more bytes, growing the buffer for a very long line. */

@@ -54,3 +54,28 @@ export class PendingRequests<Result> {
     this.#waiting.clear();
   }
 }
+
+/**
+ * Wakes whoever waits for the next event, however many wait: one promise that they all share. (Single
+ * wake-up slots lost a waiter twice, each time hanging a run.)
+ */
+export class Wakeup {
+  #waiting: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined;
+
+  /** Resolves at the next {@link wake}. */
+  next(): Promise<void> {
+    if (this.#waiting === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((done) => (resolve = done));
+      this.#waiting = { promise, resolve };
+    }
+    return this.#waiting.promise;
+  }
+
+  /** Wakes every waiter. */
+  wake(): void {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    waiting?.resolve();
+  }
+}

@@ -6,6 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
+import { Wakeup } from '../core/requests.js';
 import { decompressChunks } from '../parse/compress/index.js';
 import { crossedError, rebuiltError } from './decompress.js';
 import type { CrossedError, DecompressWorkerData, FromDecompressWorker, ToDecompressWorker } from './decompress.js';
@@ -25,15 +26,9 @@ let inputEnded = false;
 let inputError: { error: CrossedError } | undefined;
 let asked = false;
 let untaken = 0;
-// Two waiters can be parked at once: gzip's DecompressionStream pulls compressed() (waiting for input)
-// while run() waits for an ack. One shared slot loses one of them, and the stream hangs: wake them all.
-let waiters: (() => void)[] = [];
-const waitForMessage = (): Promise<void> => new Promise<void>((resolve) => waiters.push(resolve));
-const wakeUp = (): void => {
-  const waiting = waiters;
-  waiters = [];
-  for (const resolve of waiting) resolve();
-};
+// Two waiters can be parked at once (gzip's DecompressionStream pulls compressed() for input while run()
+// waits for an ack): both are woken by each message.
+const messages = new Wakeup();
 
 function askForInput(): void {
   if (asked || inputEnded || inputError !== undefined || input.length >= READ_AHEAD) return;
@@ -60,7 +55,7 @@ port.on('message', (message: ToDecompressWorker) => {
       untaken -= message.bytes;
       break;
   }
-  wakeUp();
+  messages.wake();
 });
 
 async function* compressed(): AsyncGenerator<Uint8Array> {
@@ -70,7 +65,7 @@ async function* compressed(): AsyncGenerator<Uint8Array> {
       // The owner's read error is thrown here, where one thread would have met it.
       if (inputError !== undefined) throw Object.assign(rebuiltError(inputError.error), { forwardedRead: true });
       if (inputEnded) return;
-      await waitForMessage();
+      await messages.next();
     }
     yield input.shift()!;
   }
@@ -85,7 +80,7 @@ async function run(): Promise<void> {
       const message: FromDecompressWorker = { type: 'data', chunk: copy };
       port.postMessage(message, [copy.buffer]);
       untaken += chunk.length;
-      while (untaken > MAX_UNTAKEN) await waitForMessage();
+      while (untaken > MAX_UNTAKEN) await messages.next();
     }
     post({ type: 'done' });
   } catch (error) {

@@ -7,6 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { XenspanError } from '../core/errors.js';
+import { Wakeup } from '../core/requests.js';
 import type { ErrorCode } from '../core/errors.js';
 import type { DecompressOptions, Decompressor } from '../parse/compress/index.js';
 import type { Compression } from '../parse/sniff.js';
@@ -75,7 +76,7 @@ async function* decompressInWorker(
   const workerData: DecompressWorkerData = { compression, forwardDamage: options.onDamage !== undefined };
   const worker = new Worker(new URL('./decompress-worker.js', import.meta.url), { workerData });
   const inbox: (FromDecompressWorker | { type: 'crash'; error: Error })[] = [];
-  let wake: (() => void) | undefined;
+  const arrivals = new Wakeup();
   const deliver = (message: FromDecompressWorker | { type: 'crash'; error: Error }): void => {
     if (message.type === 'more') {
       // Read at once, not when the consumer next pulls: a consumer busy with earlier bytes must not
@@ -84,9 +85,7 @@ async function* decompressInWorker(
       return;
     }
     inbox.push(message);
-    const waiting = wake;
-    wake = undefined;
-    waiting?.();
+    arrivals.wake();
   };
   worker.on('message', deliver);
   worker.on('error', (error) => deliver({ type: 'crash', error }));
@@ -123,7 +122,7 @@ async function* decompressInWorker(
   };
   try {
     for (;;) {
-      while (inbox.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      while (inbox.length === 0) await arrivals.next();
       const message = inbox.shift()!;
       switch (message.type) {
         case 'data':

@@ -19,8 +19,13 @@ export type { MergeWorkers } from '../parse/slice-workers.js';
  * try { await forEachRecordBatch(await fileSource(path), onBatch, { helpers: workers.helpers }) }
  * finally { await workers.close() }
  */
-export function createMergeWorkers(count = Math.max(1, availableParallelism() - 1)): MergeWorkers {
+export function createMergeWorkers(count = spareCores()): MergeWorkers {
   return mergeWorkerPool(count, threadHelper);
+}
+
+/** Cores beyond the calling thread's, at least one: how many worker threads are worth starting. */
+export function spareCores(): number {
+  return Math.max(1, availableParallelism() - 1);
 }
 
 /** A helper over a new worker thread, unref'd while it has no task: a process that forgets it still exits. */

@@ -57,10 +57,12 @@ export class WorkerSliceHelper implements SliceMergeHelper {
   readonly #channel: WorkerChannel;
   readonly #requests = new PendingRequests<SliceResult>();
 
+  /** A helper over `channel`: the platform's worker, adapted (see {@link WorkerChannel}). */
   constructor(channel: WorkerChannel) {
     this.#channel = channel;
   }
 
+  /** Sends the slice to the worker; rejected when the worker fails or has failed (then merge it here). */
   mergeSlice(task: SliceTask): Promise<SliceResult> {
     return this.#requests.request((id) => {
       if (this.#requests.size === 1) this.#channel.busy?.(true);
@@ -69,6 +71,7 @@ export class WorkerSliceHelper implements SliceMergeHelper {
     });
   }
 
+  /** Moves the columns of a result back to the worker, which writes its next results into them. */
   recycle(rows: RecordBatch): void {
     if (this.#requests.failure !== undefined) return;
     // The columns move back to the worker; payload words stay (they may be the caller's shared input).
@@ -90,6 +93,7 @@ export class WorkerSliceHelper implements SliceMergeHelper {
     this.#requests.fail(error);
   }
 
+  /** Ends the worker; its tasks still running are rejected. */
   async close(): Promise<void> {
     this.fail(new Error('xenspan merge worker: closed'));
     await this.#channel.terminate();

@@ -28,7 +28,9 @@ const threaded = await rowsOf({ helpers, sliceBytes: 128 * 1024 });
 await workers.close();
 const threadedMatches = threaded === (await rowsOf({}));
 // gzip decompressed in a worker thread (workerDecompressor): the records of the plain file.
-const gzipInWorker = (await readTraceStats(await fileSource(gzipped), { decompressor: workerDecompressor })).records;
+let gzipWorkerStreams = 0;
+const countingDecompressor = { decompress: (...args) => (gzipWorkerStreams++, workerDecompressor.decompress(...args)) };
+const gzipInWorker = (await readTraceStats(await fileSource(gzipped), { decompressor: countingDecompressor })).records;
 // Deno's Web Workers (xenspan/web) too, on a Blob and on shared bytes.
 const webWorkers = await webWorkerRows(await Deno.readFile(trace), createWebMergeWorkers);
-console.log(JSON.stringify({ ...result, fromFileRecords: fromFile.records, threadedMatches, helperSlices, webWorkers, gzipInWorker, runtime: `deno ${Deno.version.deno}` }));
+console.log(JSON.stringify({ ...result, fromFileRecords: fromFile.records, threadedMatches, helperSlices, webWorkers, gzipInWorker, gzipWorkerStreams, runtime: `deno ${Deno.version.deno}` }));

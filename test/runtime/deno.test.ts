@@ -41,6 +41,7 @@ describe('Deno', () => {
     expect((fromNode.fromBytes as { records: number }).records).toBeGreaterThan(10000);
     expect(fromDeno.fromFileRecords).toBe((fromNode.fromBytes as { records: number }).records);
     expect(fromDeno.gzipInWorker).toBe((fromNode.fromBytes as { records: number }).records);
+    expect(fromDeno.gzipWorkerStreams).toBe(1);
     // Worker threads in Deno: slices of the file merged by one gave the rows of a single-thread merge.
     expect(fromDeno.threadedMatches).toBe(true);
     expect(fromDeno.helperSlices).toBeGreaterThan(2);

@@ -107,3 +107,34 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** `bytes` as a stream of `size`-byte chunks that counts the bytes it has handed out (`read`). */
+export function countedStream(bytes: Uint8Array, size: number): { readonly stream: AsyncGenerator<Uint8Array>; readonly read: () => number } {
+  let read = 0;
+  async function* stream(): AsyncGenerator<Uint8Array> {
+    for (let at = 0; at < bytes.length; at += size) {
+      read += Math.min(size, bytes.length - at);
+      yield bytes.slice(at, at + size);
+    }
+  }
+  return { stream: stream(), read: () => read };
+}
+
+/**
+ * A backpressure hook that pauses a decode once, for `ms`, and notes `read()` when the pause starts and
+ * when it ends: a producer that honours backpressure reads nothing meanwhile, or a bounded amount.
+ */
+export function pauseOnce(ms: number, read: () => number) {
+  const seen = { atPause: -1, afterPause: -1 };
+  const backpressure = (): Promise<void> | undefined => {
+    if (seen.atPause >= 0) return undefined;
+    seen.atPause = read();
+    return new Promise<void>((resolve) =>
+      setTimeout(() => {
+        seen.afterPause = read();
+        resolve();
+      }, ms),
+    );
+  };
+  return { backpressure, seen };
+}

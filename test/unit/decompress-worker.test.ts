@@ -5,13 +5,25 @@
 import { readFileSync } from 'node:fs';
 import { Buffer } from 'node:buffer';
 import { gzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
-import { BatchDigest } from '../support/decode.js';
+import { describe, expect, it, vi } from 'vitest';
+import { BatchDigest, countedStream, pauseOnce } from '../support/decode.js';
 
 const dist = new URL('../../dist/', import.meta.url).href;
-const { forEachRecordBatch, readTraceStats } = (await import(`${dist}parse/index.js`)) as typeof import('../../src/parse/index.js');
+const { detectCompression, forEachRecordBatch, readTraceStats } = (await import(`${dist}parse/index.js`)) as typeof import('../../src/parse/index.js');
 const { workerDecompressor } = (await import(`${dist}node/index.js`)) as typeof import('../../src/node/index.js');
 const { Diagnostics } = (await import(`${dist}core/index.js`)) as typeof import('../../src/core/index.js');
+
+/**
+ * workerDecompressor, counting the streams it was given: each test checks that the worker did the work
+ * (if the option were ignored, every comparison with this thread would pass too).
+ */
+let workerStreams = 0;
+const inWorkerDecompressor: typeof workerDecompressor = {
+  decompress(chunks, compression, options) {
+    workerStreams++;
+    return workerDecompressor.decompress(chunks, compression, options);
+  },
+};
 
 const demo = new Uint8Array(readFileSync(new URL('../../demo/domain-create-small.xentrace', import.meta.url)));
 const fixture = (ext: string) => new Uint8Array(readFileSync(new URL(`../fixtures/demo-head.xentrace.${ext}`, import.meta.url)));
@@ -21,7 +33,7 @@ async function outcome(input: Uint8Array | AsyncIterable<Uint8Array>, inWorker: 
   const digest = new BatchDigest();
   const diagnostics = new Diagnostics({ samplesPerCode: 1000 });
   try {
-    await forEachRecordBatch(input, (batch) => digest.add(batch), { diagnostics, ...(inWorker ? { decompressor: workerDecompressor } : {}) });
+    await forEachRecordBatch(input, (batch) => digest.add(batch), { diagnostics, ...(inWorker ? { decompressor: inWorkerDecompressor } : {}) });
   } catch (error) {
     const { code, message, offset } = error as { code?: string; message: string; offset?: number };
     return { error: { code, message, offset }, records: digest.records, hash: digest.hash };
@@ -49,10 +61,14 @@ describe('workerDecompressor (xenspan/node)', () => {
     it(`${name}: the rows, diagnostics and errors of decompressing in this thread, intact or damaged`, async () => {
       for (const [label, bytes] of variants(fixture(ext))) {
         const here = await outcome(bytes, false);
+        const streams = workerStreams;
         expect(await outcome(bytes, true), `${name} ${label}`).toEqual(here);
+        // Decompressed by the worker, unless the damage hit the magic bytes (then it is not compressed input).
+        const compressed = detectCompression(bytes.subarray(0, 16)) !== undefined;
+        expect(workerStreams, `${name} ${label}: decompressed by the worker`).toBe(streams + (compressed ? 1 : 0));
       }
       // Statistics too (their own decode path).
-      expect(await readTraceStats(fixture(ext), { decompressor: workerDecompressor })).toEqual(await readTraceStats(fixture(ext)));
+      expect(await readTraceStats(fixture(ext), { decompressor: inWorkerDecompressor })).toEqual(await readTraceStats(fixture(ext)));
     });
   }
 
@@ -68,12 +84,14 @@ describe('workerDecompressor (xenspan/node)', () => {
     const slow = { backpressure: () => (++calls % 50 === 0 ? new Promise<void>((resolve) => setTimeout(resolve, 2)) : undefined) };
     const digest = async (inWorker: boolean) => {
       const d = new BatchDigest();
-      await forEachRecordBatch(gz, (batch) => d.add(batch), { ...slow, ...(inWorker ? { decompressor: workerDecompressor } : {}) });
+      await forEachRecordBatch(gz, (batch) => d.add(batch), { ...slow, ...(inWorker ? { decompressor: inWorkerDecompressor } : {}) });
       return [d.records, d.hash];
     };
     const here = await digest(false);
     expect(here[0]).toBeGreaterThan(8 * 60000);
+    const streams = workerStreams;
     expect(await digest(true)).toEqual(here);
+    expect(workerStreams).toBe(streams + 1);
   });
 
   it('does not hang when gzip pulls input while the worker waits for its consumer (every waiter woken)', async () => {
@@ -82,7 +100,7 @@ describe('workerDecompressor (xenspan/node)', () => {
     const slow = { backpressure: () => new Promise<void>((resolve) => setTimeout(resolve, 5)) };
     const digest = async (inWorker: boolean) => {
       const d = new BatchDigest();
-      await forEachRecordBatch(gz, (batch) => d.add(batch), { ...slow, merge: 'stream', ...(inWorker ? { decompressor: workerDecompressor } : {}) });
+      await forEachRecordBatch(gz, (batch) => d.add(batch), { ...slow, merge: 'stream', ...(inWorker ? { decompressor: inWorkerDecompressor } : {}) });
       return [d.records, d.hash];
     };
     expect(await digest(true)).toEqual(await digest(false));
@@ -107,9 +125,8 @@ describe('workerDecompressor (xenspan/node)', () => {
       },
     };
     const stop = new Error('stop');
-    await expect(forEachRecordBatch(source, () => { throw stop; }, { merge: 'stream', decompressor: workerDecompressor })).rejects.toBe(stop);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(released).toBe(true);
+    await expect(forEachRecordBatch(source, () => { throw stop; }, { merge: 'stream', decompressor: inWorkerDecompressor })).rejects.toBe(stop);
+    await vi.waitFor(() => expect(released).toBe(true));
     const gz = fixture('gz');
     for (const inWorker of [false, true]) {
       const failure = new Error('disk on fire');
@@ -117,9 +134,24 @@ describe('workerDecompressor (xenspan/node)', () => {
         for (let at = 0; at < 60000; at += 1000) yield gz.slice(at, at + 1000);
         throw failure;
       }
-      const seen = await forEachRecordBatch(failing(), () => undefined, inWorker ? { decompressor: workerDecompressor } : {}).catch((e: unknown) => e);
+      const seen = await forEachRecordBatch(failing(), () => undefined, inWorker ? { decompressor: inWorkerDecompressor } : {}).catch((e: unknown) => e);
       expect(seen, inWorker ? 'in a worker' : 'here').toBe(failure);
     }
+  });
+
+  it('stops decompressing, and reading, while about 8 MiB wait for a consumer that has paused', async () => {
+    // 24 copies of the demo (30 MB), gzip'd: while the consumer waits, the worker may run about 8 MiB (plus
+    // a chunk) ahead of it, and asks for no more input than that needs; without the bound it reads it all.
+    const gz = gzipSync(Buffer.concat(Array.from({ length: 24 }, () => demo)), { level: 1 });
+    const input = countedStream(gz, 16384);
+    const pause = pauseOnce(1500, input.read);
+    const streams = workerStreams;
+    await forEachRecordBatch(input.stream, () => undefined, { merge: 'stream', decompressor: inWorkerDecompressor, backpressure: pause.backpressure });
+    expect(workerStreams).toBe(streams + 1);
+    expect(input.read()).toBe(gz.length);
+    // At most about 8 MiB of output ahead, at gzip's ratio here (about 3), plus read-ahead: well under half.
+    expect(pause.seen.afterPause).toBeGreaterThan(0);
+    expect(pause.seen.afterPause).toBeLessThan(gz.length / 2);
   });
 
   it('stops with a consumer that stops, and passes the input\'s own read error through', async () => {
@@ -128,7 +160,7 @@ describe('workerDecompressor (xenspan/node)', () => {
     let batches = 0;
     const stopped = await forEachRecordBatch(zst, () => {
       if (++batches === 2) throw stop;
-    }, { batchSize: 256, decompressor: workerDecompressor }).catch((e: unknown) => e);
+    }, { batchSize: 256, decompressor: inWorkerDecompressor }).catch((e: unknown) => e);
     expect(stopped).toBe(stop);
     // A source that fails after two chunks: the same error object, after the records decoded before it.
     const failure = new Error('disk on fire');
@@ -138,7 +170,7 @@ describe('workerDecompressor (xenspan/node)', () => {
       throw failure;
     }
     for (const inWorker of [false, true]) {
-      const seen = await forEachRecordBatch(failing(), () => undefined, inWorker ? { decompressor: workerDecompressor } : {}).catch((e: unknown) => e);
+      const seen = await forEachRecordBatch(failing(), () => undefined, inWorker ? { decompressor: inWorkerDecompressor } : {}).catch((e: unknown) => e);
       expect(seen, inWorker ? 'in a worker' : 'here').toBe(failure);
     }
   });

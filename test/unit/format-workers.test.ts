@@ -100,8 +100,8 @@ describe('format workers (dump --threads N)', () => {
       }
     }
     expect(first).toBeDefined();
-    const late = new Promise((resolve) => setTimeout(() => resolve('pending'), 5000));
-    expect(await Promise.race([Promise.all([first, second]).then(() => 'both'), late])).toBe('both');
+    // Both settle (an orphaned one would hang this test until its timeout).
+    await Promise.all([first, second]);
     await parallel.finish();
   });
 

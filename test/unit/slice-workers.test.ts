@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { MessageChannel } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Diagnostics } from '../../src/core/diagnostics.js';
 import { WorkerSliceHelper, openSharedInput, serveSliceTasks } from '../../src/parse/slice-workers.js';
 import type { OpenSharedInput } from '../../src/parse/slice-workers.js';
@@ -59,13 +59,11 @@ describe('slice workers (the protocol of xenspan/node and xenspan/web workers)',
     });
     expect(rows).toEqual(reference.rows);
     expect(diagnosticsText(diagnostics)).toBe(diagnosticsText(reference.diagnostics));
-    // The last recycle message is on its way when the decode ends.
-    await new Promise((resolve) => setTimeout(resolve, 20));
     for (const { seen } of [first, second]) {
       expect(seen.tasks).toBeGreaterThan(2);
       expect(seen.results).toBe(seen.tasks);
-      // Each result's columns went back to its worker once handed out.
-      expect(seen.recycled).toBe(seen.tasks);
+      // Each result's columns went back to its worker once handed out (the last message may be on its way).
+      await vi.waitFor(() => expect(seen.recycled).toBe(seen.tasks));
     }
   });
 

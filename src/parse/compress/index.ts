@@ -117,55 +117,86 @@ async function* pushDecompress(
   if (damage !== undefined) throw damage;
 }
 
+/** The parts of the platform's `DecompressionStream` used here (the package is typed without the DOM library). */
 interface DecompressionStreamLike {
-  readonly readable: unknown;
-  readonly writable: unknown;
+  readonly readable: { getReader(): { read(): Promise<{ done: boolean; value?: Uint8Array }>; cancel(): Promise<void> } };
+  readonly writable: {
+    getWriter(): { write(chunk: Uint8Array): Promise<void>; close(): Promise<void>; abort(reason?: unknown): Promise<void> };
+  };
 }
 type DecompressionStreamConstructor = new (format: 'gzip') => DecompressionStreamLike;
-interface PipeableStream {
-  pipeThrough(transform: DecompressionStreamLike): {
-    getReader(): { read(): Promise<{ done: boolean; value?: Uint8Array }>; cancel(): Promise<void> };
-  };
-}
-type ReadableStreamConstructor = new (source: {
-  pull(controller: { enqueue(chunk: Uint8Array): void; close(): void }): Promise<void>;
-  cancel?(): Promise<void>;
-}) => PipeableStream;
+
+/**
+ * Compressed bytes written to the gzip decompressor at a time, and only while its reader waits for
+ * output: what it decodes ahead is then one piece's output at most (64 MiB at gzip's largest ratio,
+ * about 1032:1). Piped instead, Node 20's `DecompressionStream` took its whole input at once and held
+ * everything it decoded (a 10 MB gzip was read whole before the first 16 KiB came out).
+ */
+const GUNZIP_PIECE = 64 * 1024;
 
 async function* gunzipChunks(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const web = globalThis as unknown as {
-    DecompressionStream?: DecompressionStreamConstructor;
-    ReadableStream?: ReadableStreamConstructor;
-  };
-  if (web.DecompressionStream === undefined || web.ReadableStream === undefined) {
+  const web = globalThis as unknown as { DecompressionStream?: DecompressionStreamConstructor };
+  if (web.DecompressionStream === undefined) {
     throw new XenspanError('unsupported_runtime', 'gzip input needs DecompressionStream, which this runtime lacks');
   }
+  const gunzip = new web.DecompressionStream('gzip');
+  const writer = gunzip.writable.getWriter();
+  const reader = gunzip.readable.getReader();
   const iterator = chunks[Symbol.asyncIterator]();
   // The input's own read error is thrown as itself (as by the other formats), not as corrupt gzip input.
   let readFailed: { error: unknown } | undefined;
-  const input = new web.ReadableStream({
-    async pull(controller) {
+  let inputDone = false;
+  let rest: Uint8Array = new Uint8Array(0);
+  /** Writes the next piece of input, or closes the writer at its end (one at a time: see `feeding`). */
+  const feed = async (): Promise<void> => {
+    if (rest.length === 0) {
       let next: IteratorResult<Uint8Array>;
       try {
         next = await iterator.next();
       } catch (error) {
         readFailed = { error };
-        throw error;
+        inputDone = true;
+        await writer.abort(error); // the reader then fails, and says why
+        return;
       }
-      if (next.done === true) controller.close();
-      else controller.enqueue(next.value);
-    },
-    async cancel() {
-      await iterator.return?.();
-    },
-  });
-  const reader = input.pipeThrough(new web.DecompressionStream('gzip')).getReader();
+      if (next.done === true) {
+        inputDone = true;
+        await writer.close();
+        return;
+      }
+      rest = next.value;
+    }
+    const piece = rest.subarray(0, GUNZIP_PIECE);
+    rest = rest.subarray(piece.length);
+    await writer.write(piece);
+  };
+  let feeding: Promise<void> | undefined;
   let ended = false;
   try {
     for (;;) {
+      const read = reader.read();
+      let settled = false;
+      const readSettled = read.then(
+        () => void (settled = true),
+        () => void (settled = true),
+      );
+      // Input goes in only while this read waits for output.
+      while (!settled) {
+        if (feeding === undefined && !inputDone) {
+          // A failed write fails the reader too (the stream errors): the reader reports it.
+          feeding = feed()
+            .catch(() => undefined)
+            .finally(() => (feeding = undefined));
+        }
+        if (feeding === undefined) {
+          await readSettled;
+          break;
+        }
+        await Promise.race([readSettled, feeding]);
+      }
       let next: { done: boolean; value?: Uint8Array };
       try {
-        next = await reader.read();
+        next = await read;
       } catch (error) {
         ended = true;
         if (readFailed !== undefined) throw readFailed.error;
@@ -187,8 +218,12 @@ async function* gunzipChunks(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<
       if (next.value !== undefined && next.value.length > 0) yield next.value;
     }
   } finally {
-    // A consumer that stops early cancels the pipe, which returns the input's iterator (its `cancel`).
-    // Not awaited: a read the pipe has in flight (on a pipe whose writer is idle) may never end.
-    if (!ended) void reader.cancel().catch(() => undefined);
+    if (!ended) {
+      // A consumer that stopped early: let the decompressor and the input go. Not awaited: a read of the
+      // input in flight (a pipe whose writer is idle) may never end.
+      void reader.cancel().catch(() => undefined);
+      void writer.abort().catch(() => undefined);
+    }
+    if (!inputDone) void Promise.resolve(iterator.return?.()).catch(() => undefined);
   }
 }
