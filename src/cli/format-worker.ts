@@ -6,6 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createCatalogue } from '../core/catalogue/index.js';
+import { crossedError } from '../core/requests.js';
 import type { EventCatalogue } from '../core/catalogue/index.js';
 import { DumpFormatter } from './dump.js';
 import type { FormatReply, FormatSetup, FormatTask } from './format-workers.js';
@@ -39,7 +40,7 @@ port.on('message', (task: FormatTask) => {
     for (const piece of pieces) if (piece.buffer instanceof ArrayBuffer && !transfer.includes(piece.buffer)) transfer.push(piece.buffer);
     reply = { id: task.id, pieces };
   } catch (error) {
-    reply = { id: task.id, error: error instanceof Error ? error.message : String(error) };
+    reply = { id: task.id, error: crossedError(error) };
   }
   port.postMessage(reply, transfer);
   Atomics.add(finished, 0, 1);

@@ -12,6 +12,7 @@ import type { RecordBatch } from '../core/batch.js';
 import type { CpuVendor, XenVersion } from '../core/catalogue/index.js';
 import type { DumpFormatOptions, DumpFormatter, DumpView } from './dump.js';
 import { PendingRequests, Wakeup } from '../core/requests.js';
+import type { CrossedError } from '../core/requests.js';
 import { DrainingStream, LineWriter } from './output.js';
 import type { TextStream } from './output.js';
 
@@ -35,7 +36,7 @@ export interface FormatTask {
 export interface FormatReply {
   readonly id: number;
   readonly pieces?: Uint8Array[];
-  readonly error?: string;
+  readonly error?: CrossedError;
 }
 
 /** Tasks a worker may hold: one being formatted, one waiting, so that it never idles between them. */

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /**
- * Requests to another thread matched with their replies by id: what every kind of xenspan worker (merge
- * helpers, format workers) needs on its owner's side.
+ * Requests to another thread matched with their replies by id, the errors that cross with them, and
+ * wake-ups: what every kind of xenspan worker (merge helpers, format workers, the decompressor) needs.
  * @module
  */
+import { XenspanError } from './errors.js';
+import type { ErrorCode } from './errors.js';
 
 /**
  * The requests a channel's other end has not answered yet. After {@link fail} every waiting request, and
@@ -38,12 +40,12 @@ export class PendingRequests<Result> {
    * A reply: the request's result, or (when `result` is undefined) the error the other end sent.
    * False when no request waits under that id (one already failed, say).
    */
-  settle(id: number, result: Result | undefined, error: string | undefined): boolean {
+  settle(id: number, result: Result | undefined, error: CrossedError | undefined): boolean {
     const waiting = this.#waiting.get(id);
     if (waiting === undefined) return false;
     this.#waiting.delete(id);
     if (result !== undefined) waiting.resolve(result);
-    else waiting.reject(new Error(error ?? 'no reply'));
+    else waiting.reject(rebuiltError(error ?? { message: 'no reply' }));
     return true;
   }
 
@@ -78,4 +80,26 @@ export class Wakeup {
     this.#waiting = undefined;
     waiting?.resolve();
   }
+}
+
+/** An error as it crosses threads: a XenspanError keeps its code and offset. */
+export interface CrossedError {
+  readonly message: string;
+  readonly code?: ErrorCode;
+  readonly offset?: number;
+  /** The worker threw the read error the owner sent it (the owner throws its own object again). */
+  readonly forwarded?: boolean;
+}
+
+/** An error as a message can carry it (`forwarded`: the owner's read error, coming back). */
+export function crossedError(error: unknown, forwarded = false): CrossedError {
+  const message = error instanceof Error ? error.message : String(error);
+  if (!(error instanceof XenspanError)) return forwarded ? { message, forwarded } : { message };
+  return { message, code: error.code, ...(error.offset === undefined ? {} : { offset: error.offset }), ...(forwarded ? { forwarded } : {}) };
+}
+
+/** The error again on this side: a XenspanError with its code and offset, else a plain Error. */
+export function rebuiltError(error: CrossedError): Error {
+  if (error.code === undefined) return new Error(error.message);
+  return new XenspanError(error.code, error.message, error.offset === undefined ? {} : { offset: error.offset });
 }

@@ -8,8 +8,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { Wakeup } from '../core/requests.js';
 import { decompressChunks } from '../parse/compress/index.js';
-import { crossedError, rebuiltError } from './decompress.js';
-import type { CrossedError, DecompressWorkerData, FromDecompressWorker, ToDecompressWorker } from './decompress.js';
+import { crossedError, rebuiltError } from '../core/requests.js';
+import type { CrossedError } from '../core/requests.js';
+import type { DecompressWorkerData, FromDecompressWorker, ToDecompressWorker } from './decompress.js';
 
 if (parentPort === null) throw new Error('xenspan decompress worker: not started as a worker thread');
 const port: MessagePort = parentPort;

@@ -6,20 +6,11 @@
  * @module
  */
 import { Worker } from 'node:worker_threads';
-import { XenspanError } from '../core/errors.js';
-import { Wakeup } from '../core/requests.js';
-import type { ErrorCode } from '../core/errors.js';
+import type { XenspanError } from '../core/errors.js';
+import { Wakeup, crossedError, rebuiltError } from '../core/requests.js';
+import type { CrossedError } from '../core/requests.js';
 import type { DecompressOptions, Decompressor } from '../parse/compress/index.js';
 import type { Compression } from '../parse/sniff.js';
-
-/** An error as it crosses threads: a XenspanError keeps its code and offset. */
-export interface CrossedError {
-  readonly message: string;
-  readonly code?: ErrorCode;
-  readonly offset?: number;
-  /** The worker threw the read error the owner sent it (the owner throws its own object again). */
-  readonly forwarded?: boolean;
-}
 
 /** What the owner sends the worker. */
 export type ToDecompressWorker =
@@ -41,19 +32,6 @@ export interface DecompressWorkerData {
   readonly compression: Compression;
   /** Whether damage goes to the owner's `onDamage` as found (else the first ends the stream, as in one thread). */
   readonly forwardDamage: boolean;
-}
-
-/** An error as a message can carry it (`forwarded`: the owner's read error, coming back). */
-export function crossedError(error: unknown, forwarded = false): CrossedError {
-  const message = error instanceof Error ? error.message : String(error);
-  if (!(error instanceof XenspanError)) return forwarded ? { message, forwarded } : { message };
-  return { message, code: error.code, ...(error.offset === undefined ? {} : { offset: error.offset }), ...(forwarded ? { forwarded } : {}) };
-}
-
-/** The error again on this side: a XenspanError with its code and offset, else a plain Error. */
-export function rebuiltError(error: CrossedError): Error {
-  if (error.code === undefined) return new Error(error.message);
-  return new XenspanError(error.code, error.message, error.offset === undefined ? {} : { offset: error.offset });
 }
 
 /**

@@ -6,7 +6,8 @@
  * @module
  */
 import type { RecordBatch } from '../core/batch.js';
-import { PendingRequests } from '../core/requests.js';
+import { PendingRequests, crossedError } from '../core/requests.js';
+import type { CrossedError } from '../core/requests.js';
 import type { SharedInput } from '../core/io.js';
 import type { MergeScratch } from './exact.js';
 import type { ReadAt } from './read-cache.js';
@@ -25,7 +26,7 @@ interface TaskMessage {
 interface ReplyMessage {
   readonly id: number;
   readonly result?: SliceResult;
-  readonly error?: string;
+  readonly error?: CrossedError;
 }
 
 /** The owner's end of a channel to one worker: a platform's worker object, adapted. */
@@ -83,7 +84,7 @@ export class WorkerSliceHelper implements SliceMergeHelper {
   /** A message from the worker. */
   receive(message: unknown): void {
     const reply = message as ReplyMessage;
-    if (this.#requests.settle(reply.id, reply.result, reply.error ?? 'xenspan merge worker: no result') && this.#requests.size === 0) {
+    if (this.#requests.settle(reply.id, reply.result, reply.error ?? { message: 'xenspan merge worker: no result' }) && this.#requests.size === 0) {
       this.#channel.busy?.(false);
     }
   }
@@ -165,7 +166,7 @@ export function serveSliceTasks(
       () => undefined,
     );
     const fail = (error: unknown): void => {
-      const reply: ReplyMessage = { id, error: error instanceof Error ? error.message : String(error) };
+      const reply: ReplyMessage = { id, error: crossedError(error) };
       post(reply, []);
     };
     void running.then((result) => {
