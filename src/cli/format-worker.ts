@@ -9,7 +9,8 @@ import { createCatalogue } from '../core/catalogue/index.js';
 import { crossedError } from '../core/requests.js';
 import type { EventCatalogue } from '../core/catalogue/index.js';
 import { DumpFormatter } from './dump.js';
-import type { FormatReply, FormatSetup, FormatTask } from './format-workers.js';
+import type { FormatSetup, FormatTask } from './format-workers.js';
+import type { WorkerReply } from '../core/requests.js';
 import { collectLines } from './format-workers.js';
 
 const port = parentPort;
@@ -29,7 +30,7 @@ function madeFor(setup: FormatSetup): { catalogue: EventCatalogue; formatter: Du
 }
 
 port.on('message', (task: FormatTask) => {
-  let reply: FormatReply;
+  let reply: WorkerReply<Uint8Array[]>;
   const transfer: ArrayBuffer[] = [];
   try {
     const { catalogue, formatter } = madeFor(task.setup);
@@ -38,7 +39,7 @@ port.on('message', (task: FormatTask) => {
     formatter.format(task.rows, { setup: { catalogue }, originTsc: task.originTsc, context: task.context }, writer);
     writer.flush();
     for (const piece of pieces) if (piece.buffer instanceof ArrayBuffer && !transfer.includes(piece.buffer)) transfer.push(piece.buffer);
-    reply = { id: task.id, pieces };
+    reply = { id: task.id, result: pieces };
   } catch (error) {
     reply = { id: task.id, error: crossedError(error) };
   }

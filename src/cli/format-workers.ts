@@ -11,8 +11,8 @@ import { copyRecordBatch } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import type { CpuVendor, XenVersion } from '../core/catalogue/index.js';
 import type { DumpFormatOptions, DumpFormatter, DumpView } from './dump.js';
-import { PendingRequests, Wakeup } from '../core/requests.js';
-import type { CrossedError } from '../core/requests.js';
+import { Wakeup, WorkerRequests } from '../core/requests.js';
+import { channelTo, listenTo } from '../node/workers.js';
 import { DrainingStream, LineWriter } from './output.js';
 import type { TextStream } from './output.js';
 
@@ -32,13 +32,6 @@ export interface FormatTask {
   readonly context: { readonly domid: Int32Array; readonly vcpu: Int32Array } | undefined;
 }
 
-/** A worker's answer: the lines, as the pieces its LineWriter gave, or why it could not. */
-export interface FormatReply {
-  readonly id: number;
-  readonly pieces?: Uint8Array[];
-  readonly error?: CrossedError;
-}
-
 /** Tasks a worker may hold: one being formatted, one waiting, so that it never idles between them. */
 const TASKS_PER_WORKER = 2;
 
@@ -55,29 +48,27 @@ export function collectLines(pieces: Uint8Array[]): LineWriter {
 class FormatThread {
   /**
    * Tasks the worker finished, counted in shared memory: the main thread sees it at once, while its
-   * replies wait for the main thread's event loop (which a merge keeps busy for many batches).
+   * replies (the lines, as the pieces its LineWriter gave) wait for the main thread's event loop, which a
+   * merge keeps busy for many batches.
    */
   readonly finished = new Int32Array(new SharedArrayBuffer(4));
   readonly worker = new Worker(new URL('./format-worker.js', import.meta.url), { workerData: { finished: this.finished } });
-  readonly requests = new PendingRequests<Uint8Array[]>();
+  readonly requests = new WorkerRequests<Uint8Array[]>(channelTo(this.worker));
   sent = 0;
+
+  constructor() {
+    listenTo(this.worker, this.requests, 'xenspan format worker');
+  }
 
   /** Tasks sent and not finished. */
   get busy(): number {
     return this.sent - Atomics.load(this.finished, 0);
   }
 
-  constructor() {
-    this.worker.on('message', (reply: FormatReply) => this.requests.settle(reply.id, reply.pieces, reply.error));
-    this.worker.on('error', (error) => this.requests.fail(error));
-    this.worker.on('exit', (code) => this.requests.fail(new Error(`format worker exited (code ${code})`)));
-  }
-
   format(task: Omit<FormatTask, 'id'>): Promise<Uint8Array[]> {
-    return this.requests.request((id) => {
+    return this.requests.request((id): FormatTask => {
       this.sent++;
-      const message: FormatTask = { id, ...task };
-      this.worker.postMessage(message);
+      return { id, ...task };
     });
   }
 }
@@ -155,7 +146,7 @@ export class ParallelFormat {
 
   /** Ends the workers (a run stopped early leaves lines unwritten). */
   async close(): Promise<void> {
-    await Promise.all(this.#threads.map((thread) => thread.worker.terminate()));
+    await Promise.all(this.#threads.map((thread) => thread.requests.close('xenspan format worker')));
   }
 
   #formatHere(batch: RecordBatch, view: DumpView): Uint8Array[] {

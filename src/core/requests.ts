@@ -57,6 +57,79 @@ export class PendingRequests<Result> {
   }
 }
 
+/** The owner's end of a channel to one worker: a platform's worker object, adapted. */
+export interface WorkerChannel {
+  /** Posts a message, moving (not copying) the buffers in `transfer`. */
+  post(message: unknown, transfer: ArrayBuffer[]): void;
+  /** Told when requests start and stop being outstanding (a Node worker keeps its process alive only then). */
+  busy?(outstanding: boolean): void;
+  /** Ends the worker. */
+  terminate(): Promise<void> | void;
+}
+
+/** A worker's answer to request `id`: its result, or the error it met. */
+export interface WorkerReply<Result> {
+  readonly id: number;
+  readonly result?: Result;
+  readonly error?: CrossedError;
+}
+
+/**
+ * Requests to one worker over a channel, each answered by a {@link WorkerReply}. The platform passes what
+ * the worker says to {@link receive}, and its crash or exit to {@link fail}; from then on every request is
+ * rejected.
+ */
+export class WorkerRequests<Result> {
+  readonly #channel: WorkerChannel;
+  readonly #pending = new PendingRequests<Result>();
+
+  constructor(channel: WorkerChannel) {
+    this.#channel = channel;
+  }
+
+  /** Requests waiting for their reply. */
+  get size(): number {
+    return this.#pending.size;
+  }
+
+  /** Why the worker failed, if it did. */
+  get failure(): Error | undefined {
+    return this.#pending.failure;
+  }
+
+  /** Posts the message `messageFor(id)`; the promise is the reply's result. */
+  request(messageFor: (id: number) => unknown, transfer: ArrayBuffer[] = []): Promise<Result> {
+    return this.#pending.request((id) => {
+      if (this.#pending.size === 1) this.#channel.busy?.(true);
+      this.#channel.post(messageFor(id), transfer);
+    });
+  }
+
+  /** Posts a message that wants no reply (nothing once the worker failed). */
+  tell(message: unknown, transfer: ArrayBuffer[] = []): void {
+    if (this.#pending.failure === undefined) this.#channel.post(message, transfer);
+  }
+
+  /** A message from the worker (a {@link WorkerReply}). */
+  receive(message: unknown): void {
+    const reply = message as WorkerReply<Result>;
+    if (this.#pending.settle(reply.id, reply.result, reply.error ?? { message: 'the worker sent no result' }) && this.#pending.size === 0) {
+      this.#channel.busy?.(false);
+    }
+  }
+
+  /** The worker failed or ended: its requests, and all later ones, are rejected. */
+  fail(error: Error): void {
+    this.#pending.fail(error);
+  }
+
+  /** Ends the worker; its requests still waiting are rejected. */
+  async close(what: string): Promise<void> {
+    this.fail(new Error(`${what}: closed`));
+    await this.#channel.terminate();
+  }
+}
+
 /**
  * Wakes whoever waits for the next event, however many wait: one promise that they all share. (Single
  * wake-up slots lost a waiter twice, each time hanging a run.)

@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { WorkerSliceHelper, mergeWorkerPool } from '../parse/slice-workers.js';
 import type { MergeWorkers } from '../parse/slice-workers.js';
+import type { WorkerChannel } from '../core/requests.js';
 
 export type { MergeWorkers } from '../parse/slice-workers.js';
 
@@ -32,15 +33,25 @@ export function spareCores(): number {
 function threadHelper(): WorkerSliceHelper {
   const worker = new Worker(new URL('./merge-worker.js', import.meta.url));
   worker.unref();
-  const helper = new WorkerSliceHelper({
+  const helper = new WorkerSliceHelper(channelTo(worker, { unrefWhenIdle: true }));
+  listenTo(worker, helper, 'xenspan merge worker');
+  return helper;
+}
+
+/** A worker thread as a {@link WorkerChannel}; `unrefWhenIdle`: it keeps the process alive only while busy. */
+export function channelTo(worker: Worker, options: { readonly unrefWhenIdle?: boolean } = {}): WorkerChannel {
+  return {
     post: (message, transfer) => worker.postMessage(message, transfer),
-    busy: (outstanding) => (outstanding ? worker.ref() : worker.unref()),
+    ...(options.unrefWhenIdle === true ? { busy: (outstanding: boolean) => (outstanding ? worker.ref() : worker.unref()) } : {}),
     terminate: async () => {
       await worker.terminate();
     },
-  });
-  worker.on('message', (message: unknown) => helper.receive(message));
-  worker.on('error', (error) => helper.fail(error));
-  worker.on('exit', (code) => helper.fail(new Error(`xenspan merge worker exited (code ${code})`)));
-  return helper;
+  };
+}
+
+/** Hands a worker thread's messages to `owner`, and its crash or exit as a failure. */
+export function listenTo(worker: Worker, owner: { receive(message: unknown): void; fail(error: Error): void }, name: string): void {
+  worker.on('message', (message: unknown) => owner.receive(message));
+  worker.on('error', (error) => owner.fail(error));
+  worker.on('exit', (code) => owner.fail(new Error(`${name} exited (code ${code})`)));
 }

@@ -6,8 +6,10 @@
  * @module
  */
 import type { RecordBatch } from '../core/batch.js';
-import { PendingRequests, crossedError } from '../core/requests.js';
-import type { CrossedError } from '../core/requests.js';
+import { WorkerRequests, crossedError } from '../core/requests.js';
+import type { WorkerChannel, WorkerReply } from '../core/requests.js';
+
+export type { WorkerChannel } from '../core/requests.js';
 import type { SharedInput } from '../core/io.js';
 import type { MergeScratch } from './exact.js';
 import type { ReadAt } from './read-cache.js';
@@ -20,23 +22,6 @@ interface TaskMessage {
   readonly task?: SliceTask;
   /** Columns of an earlier result that may be written again. */
   readonly recycle?: RecordBatch;
-}
-
-/** A message from the worker to the owner: a task's result or its failure. */
-interface ReplyMessage {
-  readonly id: number;
-  readonly result?: SliceResult;
-  readonly error?: CrossedError;
-}
-
-/** The owner's end of a channel to one worker: a platform's worker object, adapted. */
-export interface WorkerChannel {
-  /** Posts a message, moving (not copying) the buffers in `transfer`. */
-  post(message: unknown, transfer: ArrayBuffer[]): void;
-  /** Told when tasks start and stop being outstanding (a Node worker keeps its process alive only then). */
-  busy?(outstanding: boolean): void;
-  /** Ends the worker. */
-  terminate(): Promise<void> | void;
 }
 
 /**
@@ -55,21 +40,16 @@ export function movableBuffers(rows: RecordBatch): ArrayBuffer[] {
  * merged by the calling thread).
  */
 export class WorkerSliceHelper implements SliceMergeHelper {
-  readonly #channel: WorkerChannel;
-  readonly #requests = new PendingRequests<SliceResult>();
+  readonly #requests: WorkerRequests<SliceResult>;
 
   /** A helper over `channel`: the platform's worker, adapted (see {@link WorkerChannel}). */
   constructor(channel: WorkerChannel) {
-    this.#channel = channel;
+    this.#requests = new WorkerRequests(channel);
   }
 
   /** Sends the slice to the worker; rejected when the worker fails or has failed (then merge it here). */
   mergeSlice(task: SliceTask): Promise<SliceResult> {
-    return this.#requests.request((id) => {
-      if (this.#requests.size === 1) this.#channel.busy?.(true);
-      const message: TaskMessage = { id, task };
-      this.#channel.post(message, []);
-    });
+    return this.#requests.request((id): TaskMessage => ({ id, task }));
   }
 
   /** Moves the columns of a result back to the worker, which writes its next results into them. */
@@ -78,15 +58,12 @@ export class WorkerSliceHelper implements SliceMergeHelper {
     // The columns move back to the worker; payload words stay (they may be the caller's shared input).
     const columns = { ...rows, length: 0, words: new Uint32Array(0) };
     const message: TaskMessage = { recycle: columns };
-    this.#channel.post(message, movableBuffers(columns));
+    this.#requests.tell(message, movableBuffers(columns));
   }
 
   /** A message from the worker. */
   receive(message: unknown): void {
-    const reply = message as ReplyMessage;
-    if (this.#requests.settle(reply.id, reply.result, reply.error ?? { message: 'xenspan merge worker: no result' }) && this.#requests.size === 0) {
-      this.#channel.busy?.(false);
-    }
+    this.#requests.receive(message);
   }
 
   /** The worker failed or ended: its tasks, and all later ones, are rejected. */
@@ -96,8 +73,7 @@ export class WorkerSliceHelper implements SliceMergeHelper {
 
   /** Ends the worker; its tasks still running are rejected. */
   async close(): Promise<void> {
-    this.fail(new Error('xenspan merge worker: closed'));
-    await this.#channel.terminate();
+    await this.#requests.close('xenspan merge worker');
   }
 }
 
@@ -166,11 +142,11 @@ export function serveSliceTasks(
       () => undefined,
     );
     const fail = (error: unknown): void => {
-      const reply: ReplyMessage = { id, error: crossedError(error) };
+      const reply: WorkerReply<SliceResult> = { id, error: crossedError(error) };
       post(reply, []);
     };
     void running.then((result) => {
-      const reply: ReplyMessage = { id, result };
+      const reply: WorkerReply<SliceResult> = { id, result };
       try {
         post(reply, movableBuffers(result.rows));
       } catch (error) {
