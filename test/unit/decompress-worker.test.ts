@@ -154,6 +154,23 @@ describe('workerDecompressor (xenspan/node)', () => {
     expect(pause.seen.afterPause).toBeLessThan(gz.length / 2);
   });
 
+  it('sends views of a larger buffer as copies of their own: the caller\'s bytes stay whole and unmoved', async () => {
+    // fromBytes hands out views of the whole input; a view posted as it is clones its whole buffer, and a
+    // view moved would detach the caller's bytes.
+    const zst = fixture('zst');
+    const backing = new Uint8Array(zst.length + 8192);
+    backing.set(zst, 4096);
+    const views = async function* (): AsyncGenerator<Uint8Array> {
+      for (let at = 0; at < zst.length; at += 10000) yield backing.subarray(4096 + at, 4096 + Math.min(zst.length, at + 10000));
+    };
+    const streams = workerStreams;
+    const inWorker = await outcome(views(), true);
+    expect(workerStreams).toBe(streams + 1);
+    expect(inWorker).toEqual(await outcome(zst, false));
+    expect(backing.byteLength).toBe(zst.length + 8192);
+    expect(backing.subarray(4096, 4096 + zst.length)).toEqual(zst);
+  });
+
   it('stops with a consumer that stops, and passes the input\'s own read error through', async () => {
     const zst = fixture('zst');
     const stop = new Error('enough');
