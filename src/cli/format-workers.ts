@@ -42,7 +42,8 @@ interface Entry {
 
 /** A LineWriter whose pieces are kept rather than written (a batch's lines wait for those before them). */
 export function collectLines(pieces: Uint8Array[]): LineWriter {
-  return new LineWriter({ write: (chunk) => (pieces.push(typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk), true), once: () => undefined });
+  // A LineWriter writes bytes only (never the strings its stream type allows).
+  return new LineWriter({ write: (chunk) => (pieces.push(chunk as Uint8Array), true), once: () => undefined });
 }
 
 class FormatThread {
@@ -81,6 +82,7 @@ class FormatThread {
 export class ParallelFormat {
   readonly #threads: FormatThread[];
   readonly #options: DumpFormatOptions;
+  #setup: FormatSetup | undefined;
   readonly #formatter: DumpFormatter;
   readonly #stream: DrainingStream;
   readonly #queue: Entry[] = [];
@@ -111,9 +113,10 @@ export class ParallelFormat {
       view.context === undefined ? undefined : { domid: view.context.domid.slice(0, batch.length), vcpu: view.context.vcpu.slice(0, batch.length) };
     const entry: Entry = { pieces: undefined };
     this.#queue.push(entry);
+    // The same for every batch of the run: made once.
     const { xenVersion, cpuVendor } = view.setup.catalogue;
-    const setup: FormatSetup = { xenVersion, cpuVendor, format: this.#options };
-    thread.format({ setup, rows, originTsc: view.originTsc, context }).then(
+    this.#setup ??= { xenVersion, cpuVendor, format: this.#options };
+    thread.format({ setup: this.#setup, rows, originTsc: view.originTsc, context }).then(
       (pieces) => {
         this.formattedByWorkers++;
         this.#done(entry, pieces);

@@ -41,6 +41,22 @@ async function outcome(input: Uint8Array | AsyncIterable<Uint8Array>, inWorker: 
   return { records: digest.records, hash: digest.hash, counts: diagnostics.counts, samples: diagnostics.samples.map((s) => `${s.code} ${s.offset} ${s.message}`) };
 }
 
+/**
+ * A stream of `bytes` in 1000-byte chunks that fails after `upTo` of them: decoding it throws that very
+ * read error, in this thread and in the worker.
+ */
+async function expectReadErrorAsItself(bytes: Uint8Array, upTo: number): Promise<void> {
+  for (const inWorker of [false, true]) {
+    const failure = new Error('disk on fire');
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      for (let at = 0; at < upTo; at += 1000) yield bytes.slice(at, Math.min(upTo, at + 1000));
+      throw failure;
+    }
+    const seen = await forEachRecordBatch(failing(), () => undefined, inWorker ? { decompressor: inWorkerDecompressor } : {}).catch((e: unknown) => e);
+    expect(seen, inWorker ? 'in a worker' : 'here').toBe(failure);
+  }
+}
+
 /** The fixture whole, cut, with junk after it, and with a byte flipped at several places. */
 function variants(bytes: Uint8Array): [string, Uint8Array][] {
   const out: [string, Uint8Array][] = [['whole', bytes], ['cut', bytes.subarray(0, bytes.length >>> 1)]];
@@ -127,16 +143,7 @@ describe('workerDecompressor (xenspan/node)', () => {
     const stop = new Error('stop');
     await expect(forEachRecordBatch(source, () => { throw stop; }, { merge: 'stream', decompressor: inWorkerDecompressor })).rejects.toBe(stop);
     await vi.waitFor(() => expect(released).toBe(true));
-    const gz = fixture('gz');
-    for (const inWorker of [false, true]) {
-      const failure = new Error('disk on fire');
-      async function* failing(): AsyncGenerator<Uint8Array> {
-        for (let at = 0; at < 60000; at += 1000) yield gz.slice(at, at + 1000);
-        throw failure;
-      }
-      const seen = await forEachRecordBatch(failing(), () => undefined, inWorker ? { decompressor: inWorkerDecompressor } : {}).catch((e: unknown) => e);
-      expect(seen, inWorker ? 'in a worker' : 'here').toBe(failure);
-    }
+    await expectReadErrorAsItself(fixture('gz'), 60000);
   });
 
   it('stops decompressing, and reading, while about 8 MiB wait for a consumer that has paused', async () => {
@@ -180,15 +187,6 @@ describe('workerDecompressor (xenspan/node)', () => {
     }, { batchSize: 256, decompressor: inWorkerDecompressor }).catch((e: unknown) => e);
     expect(stopped).toBe(stop);
     // A source that fails after two chunks: the same error object, after the records decoded before it.
-    const failure = new Error('disk on fire');
-    async function* failing(): AsyncGenerator<Uint8Array> {
-      yield zst.subarray(0, 1000);
-      yield zst.subarray(1000, 2000);
-      throw failure;
-    }
-    for (const inWorker of [false, true]) {
-      const seen = await forEachRecordBatch(failing(), () => undefined, inWorker ? { decompressor: inWorkerDecompressor } : {}).catch((e: unknown) => e);
-      expect(seen, inWorker ? 'in a worker' : 'here').toBe(failure);
-    }
+    await expectReadErrorAsItself(zst, 2000);
   });
 });
