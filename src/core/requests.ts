@@ -11,7 +11,7 @@ import type { ErrorCode } from './errors.js';
  * The requests a channel's other end has not answered yet. After {@link fail} every waiting request, and
  * every later one, is rejected with that error.
  */
-export class PendingRequests<Result> {
+class PendingRequests<Result> {
   readonly #waiting = new Map<number, { resolve(result: Result): void; reject(error: Error): void }>();
   #nextId = 0;
   #failure: Error | undefined;
