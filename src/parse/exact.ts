@@ -8,7 +8,7 @@ import { CPU_CHANGE_HEADER, EVENT_MASK, TRC_TRACE_WRAP_BUFFER, createRecordBatch
 import type { RecordBatch } from '../core/batch.js';
 import { formatOffset } from '../core/diagnostics.js';
 import type { Diagnostics } from '../core/diagnostics.js';
-import { HeadOrder } from './heads.js';
+import { HeadOrder, LINEAR_REORDER_MAX } from './heads.js';
 import { ReadCache } from './read-cache.js';
 import type { ReadAt } from './read-cache.js';
 import {
@@ -214,6 +214,20 @@ class ExactMerger {
    * under 2^53 cycles (40 days at 2.6 GHz), however large the TSCs. Every lane's cursor holds it.
    */
   #baseSet = false;
+  #baseHi = 0;
+  #baseLo = 0;
+  /**
+   * The run loop's state of each lane in its heads, by slot (see {@link #mirror}): the next record's
+   * word, the last word the loop may read (−1: the lane's records go through the full loop), the file
+   * offset of arena word 0 of the window, what makes a payload index of a word, the pCPU's last TSC.
+   */
+  readonly #runW: Int32Array;
+  readonly #runLimit: Int32Array;
+  readonly #runFileBase: Float64Array;
+  readonly #runPayloadShift: Float64Array;
+  readonly #runLastLo: Uint32Array;
+  readonly #runLastHi: Uint32Array;
+  readonly #runPcpu: Uint32Array;
 
   constructor(pcpus: readonly LaneWindows[], size: number, readAt: ReadAt, options: ExactMergeOptions) {
     this.#onBatch = options.onBatch;
@@ -236,8 +250,17 @@ class ExactMerger {
       this.#lanes.push(new PcpuLane(i, windows, recordBytes[i]!, regionStart, regionStart + regionWords[i]!));
       regionStart += regionWords[i]!;
     });
+    const slots = Math.max(1, pcpus.length);
+    this.#runW = new Int32Array(slots);
+    this.#runLimit = new Int32Array(slots);
+    this.#runFileBase = new Float64Array(slots);
+    this.#runPayloadShift = new Float64Array(slots);
+    this.#runLastLo = new Uint32Array(slots);
+    this.#runLastHi = new Uint32Array(slots);
+    this.#runPcpu = Uint32Array.from(pcpus, (windows) => windows.pcpu);
     if (options.baseTsc !== undefined) {
       this.#baseSet = true;
+      [this.#baseHi, this.#baseLo] = options.baseTsc;
       for (const lane of this.#lanes) [lane.cursor.baseHi, lane.cursor.baseLo] = options.baseTsc;
     }
     this.#heads = new HeadOrder(pcpus.length);
@@ -279,6 +302,7 @@ class ExactMerger {
         if (!this.#baseSet) this.#takeBase(lane);
         heads.insert(lane.slot, lane.cursor.key, lane.headOffset);
         lane.active = true;
+        this.#mirror(lane);
       } else if (state === STARVING) {
         this.#flushBeforeRead();
         return lane;
@@ -288,76 +312,128 @@ class ExactMerger {
     const out = this.#out;
     const arena = this.#arena;
     const batchSize = this.#batchSize;
-    // Columns in locals: the run loop touches typed arrays only.
+    // Columns and the run state in locals: the run loop touches typed arrays only.
     const { pcpu: outPcpu, header: outHeader, tscLo: outLo, tscHi: outHi, flags: outFlags } = out;
     const { fileOffset: outOffset, payloadIndex: outPayload } = out;
+    const runW = this.#runW;
+    const runLimit = this.#runLimit;
+    const runFileBase = this.#runFileBase;
+    const runPayloadShift = this.#runPayloadShift;
+    const runLastLo = this.#runLastLo;
+    const runLastHi = this.#runLastHi;
+    const runPcpu = this.#runPcpu;
+    const { key: headKey, offset: headOffset, order } = heads;
+    let baseHi = this.#baseHi;
+    let baseLo = this.#baseLo;
+    // Imported constants in locals too: read in the loop, each cost a load and a check per record.
+    const ownMask = TRACE_OWN_MASK;
+    const ownEvents = TRACE_OWN_EVENTS;
     while (heads.count > 0) {
-      // The first lane in the order has the smallest head; the runner-up's head ends its run, which is
+      // The first slot in the order has the smallest head; the runner-up's head ends its run, which is
       // decoded straight into the output.
-      const q = lanes[heads.order[0]!]!;
-      const cursor = q.cursor;
-      const tsc = q.tsc;
-      const boundKey = heads.secondKey;
-      const boundOffset = heads.secondOffset;
-      const at = q.queueHead;
-      const windowEnd = q.queueEnd[at]!;
-      const fileBase = q.queueBase[at]!;
-      if (tsc.seen && !cursor.first && this.#baseSet) {
-        const payloadShift = this.#payloadFrom === undefined ? 3 : 3 + (fileBase - this.#payloadFrom) / 4;
-        // The common case, written out here rather than called: most runs are one or two records, and
-        // a call per run (even of a small function the compiler inlines) cost 15% of the whole merge on
-        // bench-large. It takes what decodeWindowRecords would give the same flags (0) for: records with
-        // a TSC of their own, not before their pCPU's previous one, not the trace class's own, not a
-        // window's first. Anything else goes to decodeWindowRecords, in #decodeRun.
-        const limit = windowEnd < q.fill ? windowEnd : q.fill;
-        const { baseHi, baseLo } = cursor;
-        const pcpu = q.pcpu;
-        let w = cursor.w;
-        let n = out.length;
-        let lastLo = tsc.lastLo;
-        let lastHi = tsc.lastHi;
-        let nextKey = NaN;
-        while (n < batchSize) {
-          const header = arena[w]!;
-          const size = 3 + ((header >>> 28) & 7);
-          // A CPU_CHANGE header has no TSC bit: damage inside a window goes to the full loop too.
-          if (header >>> 31 === 0 || (header & TRACE_OWN_MASK) === TRACE_OWN_EVENTS || w + size > limit) break;
-          const lo = arena[w + 1]!;
-          const hi = arena[w + 2]!;
-          if (hi < lastHi || (hi === lastHi && lo < lastLo)) break;
-          const offset = fileBase + w * 4;
-          const key = tscDelta(hi, lo, baseHi, baseLo);
-          if (key > boundKey || (key === boundKey && offset >= boundOffset)) {
-            nextKey = key;
-            break;
-          }
-          outPcpu[n] = pcpu;
-          outHeader[n] = header;
-          outLo[n] = lo;
-          outHi[n] = hi;
-          outFlags[n] = 0;
-          outPayload[n] = w + payloadShift;
-          outOffset[n] = offset;
-          lastLo = lo;
-          lastHi = hi;
-          n++;
-          w += size;
-        }
-        tsc.lastLo = lastLo;
-        tsc.lastHi = lastHi;
-        cursor.w = w;
-        out.length = n;
-        if (nextKey === nextKey) {
-          // Stopped by the runner-up (NaN otherwise): the next record is this lane's new head.
-          heads.firstMoved(nextKey, fileBase + w * 4);
-          continue;
-        }
+      const count = heads.count;
+      const slot = order[0]!;
+      let boundKey = Infinity;
+      let boundOffset = Infinity;
+      if (count > 1) {
+        const second = order[1]!;
+        boundKey = headKey[second]!;
+        boundOffset = headOffset[second]!;
       }
+      // The common case, written out here rather than called: most runs are one or two records. It takes
+      // what decodeWindowRecords would give the same flags (0) for: records with a TSC of their own, not
+      // before their pCPU's previous one, not the trace class's own, not a window's first (a lane whose
+      // next record may be one has a limit of −1). Anything else goes to decodeWindowRecords, in #decodeRun.
+      const limit = runLimit[slot]!;
+      const fileBase = runFileBase[slot]!;
+      const payloadShift = runPayloadShift[slot]!;
+      const pcpu = runPcpu[slot]!;
+      let w = runW[slot]!;
+      let n = out.length;
+      let lastLo = runLastLo[slot]!;
+      let lastHi = runLastHi[slot]!;
+      let nextKey = NaN;
+      while (n < batchSize) {
+        const header = arena[w]!;
+        const size = 3 + ((header >>> 28) & 7);
+        // A CPU_CHANGE header has no TSC bit: damage inside a window goes to the full loop too.
+        if (header >>> 31 === 0 || (header & ownMask) === ownEvents || w + size > limit) break;
+        const lo = arena[w + 1]!;
+        const hi = arena[w + 2]!;
+        if (hi < lastHi || (hi === lastHi && lo < lastLo)) break;
+        const offset = fileBase + w * 4;
+        // tscDelta, written out: an imported function is loaded and checked at each call.
+        const key = (hi - baseHi) * 4294967296 + (lo - baseLo);
+        if (key > boundKey || (key === boundKey && offset >= boundOffset)) {
+          nextKey = key;
+          break;
+        }
+        outPcpu[n] = pcpu;
+        outHeader[n] = header;
+        outLo[n] = lo;
+        outHi[n] = hi;
+        outFlags[n] = 0;
+        outPayload[n] = w + payloadShift;
+        outOffset[n] = offset;
+        lastLo = lo;
+        lastHi = hi;
+        n++;
+        w += size;
+      }
+      runW[slot] = w;
+      runLastLo[slot] = lastLo;
+      runLastHi[slot] = lastHi;
+      out.length = n;
+      if (nextKey === nextKey) {
+        // Stopped by the runner-up (NaN otherwise): the next record is this lane's new head, moved back
+        // to its place (HeadOrder.firstMoved, written out for the same reason as the loop above).
+        const offset = fileBase + w * 4;
+        headKey[slot] = nextKey;
+        headOffset[slot] = offset;
+        if (count <= LINEAR_REORDER_MAX) {
+          let i = 0;
+          for (; i + 1 < count; i++) {
+            const other = order[i + 1]!;
+            const k = headKey[other]!;
+            if (k > nextKey || (k === nextKey && headOffset[other]! > offset)) break;
+            order[i] = other;
+          }
+          order[i] = slot;
+        } else {
+          heads.firstMoved(nextKey, offset);
+        }
+        continue;
+      }
+      const q = lanes[slot]!;
+      q.cursor.w = w;
+      q.tsc.lastLo = lastLo;
+      q.tsc.lastHi = lastHi;
       if (this.#decodeRun(q, boundKey, boundOffset) === STARVING) return q;
       if (this.#out !== out) return null;
+      baseHi = this.#baseHi;
+      baseLo = this.#baseLo;
     }
     this.#flushOut(true);
     return undefined;
+  }
+
+  /**
+   * Copies a lane's state to the run loop's arrays (after anything but the run loop moved it). The loop
+   * reads them rather than the lane's objects: loading a dozen object fields per run, for runs of two
+   * records on average, cost as much as decoding the records (0.48 → 0.37 s on bench-large).
+   */
+  #mirror(lane: PcpuLane): void {
+    const slot = lane.slot;
+    const at = lane.queueHead;
+    const fast = lane.tsc.seen && !lane.cursor.first && this.#baseSet && at < lane.queueEnd.length;
+    this.#runW[slot] = lane.cursor.w;
+    this.#runLastLo[slot] = lane.tsc.lastLo;
+    this.#runLastHi[slot] = lane.tsc.lastHi;
+    // −1: every record stops the run loop at once, and goes through the full loop.
+    this.#runLimit[slot] = fast ? Math.min(lane.queueEnd[at]!, lane.fill) : -1;
+    const fileBase = fast ? lane.queueBase[at]! : 0;
+    this.#runFileBase[slot] = fileBase;
+    this.#runPayloadShift[slot] = this.#payloadFrom === undefined ? 3 : 3 + (fileBase - this.#payloadFrom) / 4;
   }
 
   /**
@@ -397,6 +473,7 @@ class ExactMerger {
         this.#takeBase(q);
         heads.insert(q.slot, cursor.key, q.headOffset);
       }
+      this.#mirror(q);
     } else {
       heads.removeFirst();
       q.active = false;
@@ -525,6 +602,8 @@ class ExactMerger {
     this.#baseSet = true;
     const baseHi = cursor.keyHi;
     const baseLo = cursor.keyLo;
+    this.#baseHi = baseHi;
+    this.#baseLo = baseLo;
     for (const other of this.#lanes) {
       const c = other.cursor;
       c.baseHi = baseHi;
@@ -533,6 +612,8 @@ class ExactMerger {
     }
     // Heads keyed before the base (records keeping TSC 0) are keyed again.
     this.#heads.rekey((slot) => this.#lanes[slot]!.cursor.key);
+    // The run loop takes lanes only once the base is set.
+    for (const other of this.#lanes) if (other.active) this.#mirror(other);
   }
 
   /** Hands the output out; `last`: the merge is done. */

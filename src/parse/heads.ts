@@ -5,7 +5,7 @@
  */
 
 /** Active slots up to which moving the first one to its place is a linear walk (cheaper than a search). */
-const LINEAR_REORDER_MAX = 16;
+export const LINEAR_REORDER_MAX = 16;
 
 /**
  * The per-pCPU sources of a merge that have a record ready, as slot numbers sorted by their head record's
