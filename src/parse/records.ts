@@ -134,7 +134,18 @@ export function decodeWindowRecords(
   // fill (a fill after the loop costs less than a store per record).
   const { header: headerColumn, tscLo: tscLoColumn, tscHi: tscHiColumn, flags: flagsColumn } = out;
   const { payloadIndex: payloadColumn, fileOffset: offsetColumn } = out;
+  // Module bindings in locals: TurboFan loads and checks an imported or module-level constant each time
+  // the loop reads it.
   const mask = EVENT_MASK;
+  const cpuChange = CPU_CHANGE_HEADER;
+  const wrapEvent = TRC_TRACE_WRAP_BUFFER;
+  const lostEvent = TRC_LOST_RECORDS;
+  const ownMask = TRACE_OWN_MASK;
+  const ownEvents = TRACE_OWN_EVENTS;
+  const windowStart = WINDOW_START;
+  const inherited = INHERITED;
+  const borrowed = BORROWED;
+  const backwards = BACKWARDS;
   const limit = windowEnd < nWords ? windowEnd : nWords;
   const { boundKey, boundOffset, baseHi, baseLo } = cursor;
   const bounded = boundKey !== Infinity;
@@ -151,7 +162,7 @@ export function decodeWindowRecords(
   let stop = STOP_AT_LIMIT;
   while (w < limit) {
     const header = words[w]!;
-    if (header === CPU_CHANGE_HEADER && windowHeaderAt(words, w, nWords)) {
+    if (header === cpuChange && windowHeaderAt(words, w, nWords)) {
       // Xen never writes CPU_CHANGE inside a window: this window's size was wrong.
       stop = STOP_HEADER_INSIDE;
       break;
@@ -167,7 +178,7 @@ export function decodeWindowRecords(
     if (merging) {
       // The exact merge's checks, made before anything changes so that the loop can stop here and take
       // the same record up again. A wrap-padding record to drop is neither held back nor bounded.
-      const dropped = dropWrap && (header & mask) === TRC_TRACE_WRAP_BUFFER;
+      const dropped = dropWrap && (header & mask) === wrapEvent;
       if (tscWords === 0 && (!seen || w < borrowEnd) && !dropped) {
         // A pCPU's first records without TSC. Those before `borrowEnd` take the TSC the look-ahead found:
         // `lastLo`/`lastHi` hold it already, unless a dropped wrap record came between (then the row
@@ -182,7 +193,7 @@ export function decodeWindowRecords(
       if (bounded && !dropped) {
         const lo = tscWords !== 0 ? words[w + 1]! : borrowing ? tsc.borrowLo : lastLo;
         const hi = tscWords !== 0 ? words[w + 2]! : borrowing ? tsc.borrowHi : lastHi;
-        const key = tscDelta(hi, lo, baseHi, baseLo);
+        const key = (hi - baseHi) * 4294967296 + (lo - baseLo); // tscDelta
         if (key > boundKey || (key === boundKey && fileBase + w * 4 >= boundOffset)) {
           cursor.key = key;
           cursor.keyLo = lo;
@@ -192,31 +203,31 @@ export function decodeWindowRecords(
         }
       }
     }
-    let flags = first ? WINDOW_START : 0;
+    let flags = first ? windowStart : 0;
     first = false;
     if (tscWords !== 0) {
       const lo = words[w + 1]!;
       const hi = words[w + 2]!;
       if (seen && (hi < lastHi || (hi === lastHi && lo < lastLo))) {
-        flags |= BACKWARDS;
+        flags |= backwards;
         reportBackwards(diagnostics, pcpu, fileBase + w * 4, lastHi, lastLo, hi, lo);
       }
       lastLo = lo;
       lastHi = hi;
       seen = true;
     } else if (seen) {
-      flags |= INHERITED;
+      flags |= inherited;
     } else {
-      flags |= BORROWED;
+      flags |= borrowed;
       // Wrap padding never has a TSC and is junk: nothing is missing there.
-      if ((header & mask) !== TRC_TRACE_WRAP_BUFFER) reportBorrowed(diagnostics, pcpu, fileBase + w * 4);
+      if ((header & mask) !== wrapEvent) reportBorrowed(diagnostics, pcpu, fileBase + w * 4);
     }
-    if ((header & TRACE_OWN_MASK) === TRACE_OWN_EVENTS) {
+    if ((header & ownMask) === ownEvents) {
       // One test per record for the rare ones: lost-records markers and wrap padding.
       const event = header & mask;
-      if (event === TRC_LOST_RECORDS) {
+      if (event === lostEvent) {
         reportLost(diagnostics, words, w, size, pcpu, fileBase + w * 4);
-      } else if (dropWrap && event === TRC_TRACE_WRAP_BUFFER) {
+      } else if (dropWrap && event === wrapEvent) {
         w += size;
         continue;
       }
