@@ -84,6 +84,12 @@ export interface ExactMergeOptions {
   readonly baseTsc?: readonly [number, number];
   /** With `payloadFrom`: a batch to write the first rows into (its columns are reused; `batchSize` at most its room). */
   readonly output?: RecordBatch;
+  /**
+   * The merge stops before the first record, in merge order, whose TSC is not below this one, as [hi, lo]
+   * (a slice's end: see `slices.ts`). Checked once per run of records, where a pass over the rows cost
+   * about a nanosecond per row.
+   */
+  readonly endTsc?: readonly [number, number];
 }
 
 /** Bytes of the CPU_CHANGE header before each window's records. */
@@ -183,15 +189,17 @@ class PcpuLane {
 /**
  * Merges the records of a seekable input in (TSC, file offset) order, reading each pCPU's windows from
  * the window index. Memory: an arena of twice the per-refill read per pCPU (at most that pCPU's record
- * bytes), and one output batch.
+ * bytes), and one output batch. Resolves to false when it stopped at {@link ExactMergeOptions.endTsc}.
  */
 export async function mergeExact(
   pcpus: readonly LaneWindows[],
   size: number,
   readAt: ReadAt,
   options: ExactMergeOptions,
-): Promise<void> {
-  await new ExactMerger(pcpus, size, readAt, options).run();
+): Promise<boolean> {
+  const merger = new ExactMerger(pcpus, size, readAt, options);
+  await merger.run();
+  return !merger.pastEnd;
 }
 
 class ExactMerger {
@@ -216,6 +224,11 @@ class ExactMerger {
   #baseSet = false;
   #baseHi = 0;
   #baseLo = 0;
+  /** {@link ExactMergeOptions.endTsc} as a merge key once the base is set (Infinity: no end, or no base yet). */
+  readonly #endTsc: readonly [number, number] | undefined;
+  #endKey = Infinity;
+  /** Whether the merge stopped at the end TSC. */
+  pastEnd = false;
   /**
    * The run loop's state of each lane in its heads, by slot (see {@link #mirror}): the next record's
    * word, the last word the loop may read (−1: the lane's records go through the full loop), the file
@@ -258,9 +271,11 @@ class ExactMerger {
     this.#runLastLo = new Uint32Array(slots);
     this.#runLastHi = new Uint32Array(slots);
     this.#runPcpu = Uint32Array.from(pcpus, (windows) => windows.pcpu);
+    this.#endTsc = options.endTsc;
     if (options.baseTsc !== undefined) {
       this.#baseSet = true;
       [this.#baseHi, this.#baseLo] = options.baseTsc;
+      this.#keyEnd();
       for (const lane of this.#lanes) [lane.cursor.baseHi, lane.cursor.baseLo] = options.baseTsc;
     }
     this.#heads = new HeadOrder(pcpus.length);
@@ -329,17 +344,26 @@ class ExactMerger {
     // Imported constants in locals too: read in the loop, each cost a load and a check per record.
     const ownMask = TRACE_OWN_MASK;
     const ownEvents = TRACE_OWN_EVENTS;
+    let endKey = this.#endKey;
     while (heads.count > 0) {
       // The first slot in the order has the smallest head; the runner-up's head ends its run, which is
-      // decoded straight into the output.
+      // decoded straight into the output. So does the end key: the first head at or past it ends the merge.
       const count = heads.count;
       const slot = order[0]!;
+      if (headKey[slot]! >= endKey) {
+        this.pastEnd = true;
+        break;
+      }
       let boundKey = Infinity;
       let boundOffset = Infinity;
       if (count > 1) {
         const second = order[1]!;
         boundKey = headKey[second]!;
         boundOffset = headOffset[second]!;
+      }
+      if (endKey <= boundKey) {
+        boundKey = endKey;
+        boundOffset = -Infinity;
       }
       // The common case, written out here rather than called: most runs are one or two records. It takes
       // what decodeWindowRecords would give the same flags (0) for: records with a TSC of their own, not
@@ -414,6 +438,7 @@ class ExactMerger {
       if (this.#out !== out) return null;
       baseHi = this.#baseHi;
       baseLo = this.#baseLo;
+      endKey = this.#endKey;
     }
     this.#flushOut(true);
     return undefined;
@@ -606,6 +631,7 @@ class ExactMerger {
     const baseLo = cursor.keyLo;
     this.#baseHi = baseHi;
     this.#baseLo = baseLo;
+    this.#keyEnd();
     for (const other of this.#lanes) {
       const c = other.cursor;
       c.baseHi = baseHi;
@@ -616,6 +642,14 @@ class ExactMerger {
     this.#heads.rekey((slot) => this.#lanes[slot]!.cursor.key);
     // The run loop takes lanes only once the base is set.
     for (const other of this.#lanes) if (other.active) this.#mirror(other);
+  }
+
+  /**
+   * Keys the end TSC from the base. Before there is a base, only records keeping TSC 0 for want of one
+   * are merged, and no end is below that.
+   */
+  #keyEnd(): void {
+    if (this.#endTsc !== undefined) this.#endKey = tscDelta(this.#endTsc[0], this.#endTsc[1], this.#baseHi, this.#baseLo);
   }
 
   /** Hands the output out; `last`: the merge is done. */

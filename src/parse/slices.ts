@@ -6,11 +6,12 @@
  * Why the rows are the same: if every record before a cut has a TSC below the cut's TSC `T`, and each
  * pCPU's first record after the cut has one of at least `T`, then one merge emits every record before the
  * cut first (while any is a head, the smallest head is below `T`), in the order that merging those alone
- * gives. The planner makes sure of the second half when it chooses a cut; the first half is checked on
- * the rows (`endTsc`), and a slice that fails it is merged again together with the next one.
+ * gives. The planner makes sure of the second half when it chooses a cut; the first half is checked as
+ * the slice is merged (its merge stops at the first head at or past `endTsc`; the first slice's rows are
+ * checked one by one), and a slice that fails it is merged again together with the next one.
  * @module
  */
-import { EVENT_MASK, TRC_TRACE_WRAP_BUFFER, copyRows, createRecordBatch, recordBytesOf } from '../core/batch.js';
+import { EVENT_MASK, SAFE_HIGH_WORD, TRC_TRACE_WRAP_BUFFER, copyRows, createRecordBatch, recordBytesOf } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import { Diagnostics } from '../core/diagnostics.js';
 import type { DiagnosticEvent } from '../core/diagnostics.js';
@@ -458,8 +459,10 @@ export async function mergeSlice(
   const parts: RecordBatch[] = [];
   const batchSize = sliceBatchSize(block.end - block.start);
   const output = spare !== undefined && spare.header.length >= batchSize ? spare : undefined;
-  await mergeExact(slice.lanes, size, readBlock, {
+  const keyedEnd = keyedEndOf(slice);
+  const toEnd = await mergeExact(slice.lanes, size, readBlock, {
     onBatch: (batch) => parts.push(batch),
+    ...(keyedEnd === undefined ? {} : { endTsc: keyedEnd }),
     diagnostics,
     batchSize,
     pcpuCount: slice.pcpuCount,
@@ -471,7 +474,8 @@ export async function mergeSlice(
   if (parts.length === 0) parts.push(output ?? createRecordBatch(1, 0));
   const rows = parts.length === 1 ? parts[0]! : joinBatches(parts);
   rows.words = wordsOf(blockBytes);
-  const belowEnd = slice.endTsc === undefined || rowsBelow(rows, slice.endTsc) === rows.length;
+  const end = slice.endTsc;
+  const belowEnd = toEnd && (end === undefined || keyedEnd !== undefined || rowsBelow(rows, end) === rows.length);
   return { rows, belowEnd, diagnostics: events, elapsed: performance.now() - started };
 }
 
@@ -519,11 +523,23 @@ export interface SlicedMergeOptions {
   readonly sliceBytes?: number;
 }
 
+/** Thrown out of a merge whose rows turned out to hold a record at or past its slice's end TSC. */
+const PAST_END = Symbol('past the slice end');
+
+/**
+ * The slice's end TSC when its merge can check it as it goes, by merge key (see
+ * {@link ExactMergeOptions.endTsc}): when its keys are measured from its start, less than 2^53 cycles
+ * before its end. Otherwise (the first slice, whose keys start at its first record; TSCs far apart)
+ * its rows are checked one by one (`rowsBelow`).
+ */
+function keyedEndOf(slice: MergeSlice): TscWords | undefined {
+  const { startTsc, endTsc } = slice;
+  if (startTsc === undefined || endTsc === undefined) return undefined;
+  return endTsc[0] - startTsc[0] < SAFE_HIGH_WORD - 1 ? endTsc : undefined;
+}
+
 /** Slices a helper holds at most: one merging, one more to go on with (see `dispatch` in {@link mergeExactInSlices}). */
 const HELPER_AHEAD = 2;
-
-/** Thrown out of a merge whose slice turned out to hold a record at or past its end TSC. */
-const PAST_END = Symbol('past the slice end');
 
 /** Bytes of input a slice's records take (its windows' parts, headers left out). */
 function sliceBytesOf(slice: MergeSlice): number {
@@ -629,25 +645,28 @@ export async function mergeExactInSlices(
    */
   const mergeHere = async (slice: MergeSlice, skip: number): Promise<number> => {
     const { diagnostics, events } = recordDiagnostics();
-    const end = slice.endTsc;
+    const keyedEnd = keyedEndOf(slice);
+    const rowsEnd = keyedEnd === undefined ? slice.endTsc : undefined;
     let handed = 0;
     const started = performance.now();
     try {
-      await mergeExact(slice.lanes, size, readAt, {
+      const toEnd = await mergeExact(slice.lanes, size, readAt, {
         diagnostics,
         batchSize,
         backpressure,
         scratch,
         pcpuCount: slice.pcpuCount,
         ...(slice.startTsc === undefined ? {} : { baseTsc: slice.startTsc }),
+        ...(keyedEnd === undefined ? {} : { endTsc: keyedEnd }),
         onBatch: (batch) => {
-          const good = end === undefined ? batch.length : rowsBelow(batch, end);
+          const good = rowsEnd === undefined ? batch.length : rowsBelow(batch, rowsEnd);
           const from = Math.min(good, Math.max(0, skip - handed));
           if (from < good) onBatch(from === 0 && good === batch.length ? batch : rowsView(batch, from, good));
           handed += good;
           if (good < batch.length) throw PAST_END;
         },
       });
+      if (!toEnd) return handed;
     } catch (error) {
       if (error === PAST_END) return handed;
       throw error;
@@ -657,6 +676,8 @@ export async function mergeExactInSlices(
     report(events);
     return -1;
   };
+
+
 
   for (let k = 0; ; ) {
     await plan(k);
