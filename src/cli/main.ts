@@ -22,6 +22,8 @@ import { openSource, workerDecompressor } from '../node/index.js';
 import { spareCores } from '../node/workers.js';
 import type { RecordFilterOptions } from '../parse/filter.js';
 import { MAX_PCPU } from '../parse/records.js';
+import { detectCompression } from '../parse/sniff.js';
+import type { ByteSource } from '../core/io.js';
 import { UsageError, checkWindow, parseArgs, parseBigInt, parseDurationNs, parseIdList } from './args.js';
 import type { OptionSpec, ParsedArgs } from './args.js';
 import { DumpFormatter } from './dump.js';
@@ -52,8 +54,9 @@ commands:
       --tsc-from N, --tsc-to N keep a raw TSC window
       --limit N           stop after N lines
       --merge MODE        auto (default), exact (seekable files) or stream (watermark merge, as for pipes)
-      --threads N         format lines in N worker threads besides the main one (default 0; at most one
-                          per core beyond the main thread's; not with --limit)
+      --threads N         format lines in N worker threads besides the main one (at most one per core
+                          beyond the main thread's; not with --limit). Default: one per spare core for
+                          an uncompressed file of 48 MiB or more, else 0
 
 common options:
   --xen-version V     Xen version that wrote the trace: ${XEN_VERSIONS.join(', ')} (default 4.17)
@@ -211,7 +214,7 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
     throw new UsageError(`--threads: "${threadsText}" is not a number of threads from 0 to ${MAX_THREADS}`);
   }
   // At most one per core beyond this thread's: more only cost start-up and memory (a V8 isolate each).
-  const threads = Math.min(threadsText === undefined ? 0 : Number(threadsText), spareCores());
+  const threadsAsked = threadsText === undefined ? undefined : Math.min(Number(threadsText), spareCores());
   checkWindow(fromNs === undefined ? undefined : [fromNs, fromText!], toNs === undefined ? undefined : [toNs, toText!], 'from', 'to');
   const path = inputOf(args);
   const window = fromNs !== undefined || toNs !== undefined;
@@ -238,6 +241,8 @@ async function runDump(argv: string[], io: CliIo): Promise<number> {
   const writer = new LineWriter(io.stdout);
   let linesLeft = limit;
   let diagnostics: Diagnostics | undefined;
+  // A read that fails here fails again, and is reported, when the trace is decoded.
+  const threads = threadsAsked ?? (await autoThreads(source).catch(() => 0));
   // Worker threads format lines beside this one (with --limit, lines are counted here, in order).
   const parallel = threads > 0 && limit === Infinity ? new ParallelFormat(threads, formatOptions, formatter, io.stdout) : undefined;
   let finished = false;
@@ -286,6 +291,26 @@ const STOP = new Error('limit reached');
 
 /** Most worker threads `--threads` starts. */
 const MAX_THREADS = 64;
+
+/**
+ * Bytes of an uncompressed file from which `dump` formats in worker threads when `--threads` is not
+ * given. Starting them costs more than they save on smaller ones: side by side, domain-create (14 MB)
+ * took 0.55-0.59 s without and 0.57-0.74 s with one; the first 32 MiB of bench-large 1.06-1.24 s and
+ * 1.04-1.11 s; its first 64 MiB 1.97-2.29 s and 1.71-1.85 s.
+ */
+const AUTO_THREADS_BYTES = 48 << 20;
+
+/**
+ * `dump`'s format threads when `--threads` is not given: one per spare core for an uncompressed file of
+ * {@link AUTO_THREADS_BYTES} or more, else none. Not for a compressed one, whose decompression takes
+ * the spare core already (bench-large.xentrace.zst: 8.7-8.8 s with one against 8.9-10.3 s, and 55 MB more).
+ */
+export async function autoThreads(source: ByteSource): Promise<number> {
+  if (source.readAt === undefined || source.size === undefined || source.size < AUTO_THREADS_BYTES) return 0;
+  if (availableParallelism() < 2) return 0;
+  const head = await source.readAt(0, 4);
+  return detectCompression(head) === undefined ? spareCores() : 0;
+}
 
 /** Whether `path` is read once from start to end: `-`, a named pipe, a socket or a character device. */
 function isPipe(path: string): boolean {

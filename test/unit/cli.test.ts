@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { autoThreads, main } from '../../src/cli/main.js';
+import { spareCores } from '../../src/node/workers.js';
+import type { ByteSource } from '../../src/core/io.js';
 import { EV, TraceBuilder, runstateWord } from '../support/trace-builder.js';
 
 // Every input the CLI opens, in order (the real openSource does the work).
@@ -61,6 +63,26 @@ describe('xenspan stats', () => {
 });
 
 describe('xenspan dump', () => {
+  it('formats in worker threads by default only for an uncompressed file of 48 MiB or more', async () => {
+    const source = (size: number | undefined, head: number[], seekable = true): ByteSource => ({
+      name: 'test',
+      ...(size === undefined ? {} : { size }),
+      chunks: async function* () {},
+      ...(seekable ? { readAt: async () => Uint8Array.from(head) } : {}),
+    });
+    const plain = [0x03, 0xf0, 0x01, 0x20];
+    // One per spare core, where there is one: the bench-large case.
+    const expected = (await import('node:os')).availableParallelism() > 1 ? spareCores() : 0;
+    expect(await autoThreads(source(48 << 20, plain))).toBe(expected);
+    expect(await autoThreads(source(400 << 20, plain))).toBe(expected);
+    expect(await autoThreads(source((48 << 20) - 1, plain))).toBe(0);
+    expect(await autoThreads(source(400 << 20, [0x28, 0xb5, 0x2f, 0xfd]))).toBe(0); // zstd
+    expect(await autoThreads(source(400 << 20, [0x1f, 0x8b, 8, 0]))).toBe(0); // gzip
+    expect(await autoThreads(source(400 << 20, [0x42, 0x5a, 0x68, 0x39]))).toBe(0); // bzip2
+    expect(await autoThreads(source(undefined, plain))).toBe(0); // a pipe: no size
+    expect(await autoThreads(source(400 << 20, plain, false))).toBe(0);
+  });
+
   it('prints one decoded line per record in time order', async () => {
     const { status, stdout, stderr } = await run(['dump', '--cpu-hz', '2596.122M', '--cpu-vendor', 'amd', demoPath]);
     expect(status).toBe(0);
