@@ -553,10 +553,11 @@ function sliceBytesOf(slice: MergeSlice): number {
 
 /**
  * The exact merge with helper threads: the calling thread and each helper merge slices side by side,
- * handed out in order with their diagnostics (a slice's diagnostics after its rows). The calling thread
- * takes a slice and hands its rows straight out, and gives each helper one of the next; the helpers'
- * rows wait, one slice per helper. Slices are planned as they are needed, the helpers' sized so that
- * they take about as long as the calling thread's (which also runs the consumer of the rows).
+ * handed out in order with their diagnostics (a slice's diagnostics after its rows). Every `threads`-th
+ * slice is the calling thread's, which hands its rows straight out; the helpers take the others, up to
+ * two each, and their rows wait (memory: two slices' rows per helper). Slices are planned as they are
+ * needed, the helpers' sized so that they take about as long as the calling thread's (which also runs
+ * the consumer of the rows).
  */
 export async function mergeExactInSlices(
   index: WindowIndex,
