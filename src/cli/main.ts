@@ -55,8 +55,8 @@ commands:
       --limit N           stop after N lines
       --merge MODE        auto (default), exact (seekable files) or stream (watermark merge, as for pipes)
       --threads N         format lines in N worker threads besides the main one (at most one per core
-                          beyond the main thread's; not with --limit). Default: one per spare core for
-                          an uncompressed file of 48 MiB or more, else 0
+                          beyond the main thread's; not with --limit). Default: one per spare core (at most
+                          4) for an uncompressed file of 48 MiB or more, else 0
 
 common options:
   --xen-version V     Xen version that wrote the trace: ${XEN_VERSIONS.join(', ')} (default 4.17)
@@ -301,7 +301,14 @@ const MAX_THREADS = 64;
 const AUTO_THREADS_BYTES = 48 << 20;
 
 /**
- * `dump`'s format threads when `--threads` is not given: one per spare core for an uncompressed file of
+ * Most format threads `dump` starts by itself. Each is a V8 isolate, and the main thread decodes, merges
+ * and writes for all of them (about a tenth of dump's work on bench-large); more than one worker was not
+ * measured here (2 cores). `--threads` can ask for more.
+ */
+const AUTO_MAX_THREADS = 4;
+
+/**
+ * `dump`'s format threads when `--threads` is not given: one per spare core (at most {@link AUTO_MAX_THREADS}) for an uncompressed file of
  * {@link AUTO_THREADS_BYTES} or more, else none. Not for a compressed one, whose decompression takes
  * the spare core already (bench-large.xentrace.zst: 8.7-8.8 s with one against 8.9-10.3 s, and 55 MB more).
  */
@@ -309,7 +316,7 @@ export async function autoThreads(source: ByteSource): Promise<number> {
   if (source.readAt === undefined || source.size === undefined || source.size < AUTO_THREADS_BYTES) return 0;
   if (availableParallelism() < 2) return 0;
   const head = await source.readAt(0, 4);
-  return detectCompression(head) === undefined ? spareCores() : 0;
+  return detectCompression(head) === undefined ? Math.min(spareCores(), AUTO_MAX_THREADS) : 0;
 }
 
 /** Whether `path` is read once from start to end: `-`, a named pipe, a socket or a character device. */
