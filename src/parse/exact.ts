@@ -412,7 +412,7 @@ class ExactMerger {
       out.length = n;
       if (nextKey === nextKey) {
         // Stopped by the runner-up (NaN otherwise): the next record is this lane's new head, moved back
-        // to its place (HeadOrder.firstMoved, written out for the same reason as the loop above).
+        // to its place (HeadOrder.firstMoved written out: the call measured 2-5% slower on bench-large).
         const offset = fileBase + w * 4;
         headKey[slot] = nextKey;
         headOffset[slot] = offset;
