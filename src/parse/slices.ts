@@ -678,8 +678,6 @@ export async function mergeExactInSlices(
     return -1;
   };
 
-
-
   for (let k = 0; ; ) {
     await plan(k);
     if (k >= slices.length) break;
