@@ -80,7 +80,8 @@ export class HeadOrder {
     keys[slot] = key;
     offsets[slot] = offset;
     if (count <= LINEAR_REORDER_MAX) {
-      // Few slots: shift the ones that now come first (a builtin call costs more than a short loop).
+      // Few slots: shift the ones that now come first (a builtin call costs more than a short loop). The
+      // exact merge's run loop writes this walk out too (see exact.ts): change both together.
       let i = 0;
       for (; i + 1 < count; i++) {
         const next = order[i + 1]!;

@@ -7,11 +7,11 @@
  * pCPU's first record after the cut has one of at least `T`, then one merge emits every record before the
  * cut first (while any is a head, the smallest head is below `T`), in the order that merging those alone
  * gives. The planner makes sure of the second half when it chooses a cut; the first half is checked as
- * the slice is merged (its merge stops at the first head at or past `endTsc`; the first slice's rows are
- * checked one by one), and a slice that fails it is merged again together with the next one.
+ * the slice is merged (its merge stops at the first record at or past `endTsc`), and a slice that fails
+ * it is merged again together with the next one.
  * @module
  */
-import { EVENT_MASK, SAFE_HIGH_WORD, TRC_TRACE_WRAP_BUFFER, copyRows, createRecordBatch, recordBytesOf } from '../core/batch.js';
+import { EVENT_MASK, TRC_TRACE_WRAP_BUFFER, copyRows, createRecordBatch, recordBytesOf } from '../core/batch.js';
 import type { RecordBatch } from '../core/batch.js';
 import { Diagnostics } from '../core/diagnostics.js';
 import type { DiagnosticEvent } from '../core/diagnostics.js';
@@ -515,10 +515,9 @@ export async function mergeSlice(
   const parts: RecordBatch[] = [];
   const batchSize = sliceBatchSize(block.end - block.start);
   const output = spare !== undefined && spare.header.length >= batchSize ? spare : undefined;
-  const keyedEnd = keyedEndOf(slice);
-  const toEnd = await mergeExact(slice.lanes, size, readBlock, {
+  const belowEnd = await mergeExact(slice.lanes, size, readBlock, {
     onBatch: (batch) => parts.push(batch),
-    ...(keyedEnd === undefined ? {} : { endTsc: keyedEnd }),
+    ...(slice.endTsc === undefined ? {} : { endTsc: slice.endTsc }),
     diagnostics,
     batchSize,
     pcpuCount: slice.pcpuCount,
@@ -530,8 +529,6 @@ export async function mergeSlice(
   if (parts.length === 0) parts.push(output ?? createRecordBatch(1, 0));
   const rows = parts.length === 1 ? parts[0]! : joinBatches(parts);
   rows.words = wordsOf(blockBytes);
-  const end = slice.endTsc;
-  const belowEnd = toEnd && (end === undefined || keyedEnd !== undefined || rowsBelow(rows, end) === rows.length);
   return { rows, belowEnd, diagnostics: events, elapsed: performance.now() - started };
 }
 
@@ -577,21 +574,6 @@ export interface SlicedMergeOptions {
   readonly input: SharedInput;
   /** Input bytes per slice. Default: 8 MiB, less for inputs that would not give each thread four slices. */
   readonly sliceBytes?: number;
-}
-
-/** Thrown out of a merge whose rows turned out to hold a record at or past its slice's end TSC. */
-const PAST_END = Symbol('past the slice end');
-
-/**
- * The slice's end TSC when its merge can check it as it goes, by merge key (see
- * {@link ExactMergeOptions.endTsc}): when its keys are measured from its start, less than 2^53 cycles
- * before its end. Otherwise (the first slice, whose keys start at its first record; TSCs far apart)
- * its rows are checked one by one (`rowsBelow`).
- */
-function keyedEndOf(slice: MergeSlice): TscWords | undefined {
-  const { startTsc, endTsc } = slice;
-  if (startTsc === undefined || endTsc === undefined) return undefined;
-  return endTsc[0] - startTsc[0] < SAFE_HIGH_WORD - 1 ? endTsc : undefined;
 }
 
 /** Slices a helper holds at most: one merging, one more to go on with (see `dispatch` in {@link mergeExactInSlices}). */
@@ -702,37 +684,29 @@ export async function mergeExactInSlices(
    */
   const mergeHere = async (slice: MergeSlice, skip: number): Promise<number> => {
     const { diagnostics, events } = recordDiagnostics();
-    const keyedEnd = keyedEndOf(slice);
-    const rowsEnd = keyedEnd === undefined ? slice.endTsc : undefined;
     let handed = 0;
     const started = performance.now();
-    try {
-      const toEnd = await mergeExact(slice.lanes, size, readAt, {
-        diagnostics,
-        batchSize,
-        backpressure,
-        scratch,
-        pcpuCount: slice.pcpuCount,
-        ...(slice.startTsc === undefined ? {} : { baseTsc: slice.startTsc }),
-        ...(keyedEnd === undefined ? {} : { endTsc: keyedEnd }),
-        onBatch: (batch) => {
-          const good = rowsEnd === undefined ? batch.length : rowsBelow(batch, rowsEnd);
-          const from = Math.min(good, Math.max(0, skip - handed));
-          if (from < good) onBatch(from === 0 && good === batch.length ? batch : rowsView(batch, from, good));
-          handed += good;
-          if (good < batch.length) throw PAST_END;
-        },
-      });
-      if (!toEnd) return handed;
-    } catch (error) {
-      if (error === PAST_END) return handed;
-      throw error;
-    }
+    const toEnd = await mergeExact(slice.lanes, size, readAt, {
+      diagnostics,
+      batchSize,
+      backpressure,
+      scratch,
+      pcpuCount: slice.pcpuCount,
+      ...(slice.startTsc === undefined ? {} : { baseTsc: slice.startTsc }),
+      ...(slice.endTsc === undefined ? {} : { endTsc: slice.endTsc }),
+      onBatch: (batch) => {
+        const from = Math.min(batch.length, Math.max(0, skip - handed));
+        if (from < batch.length) onBatch(from === 0 ? batch : rowsView(batch, from, batch.length));
+        handed += batch.length;
+      },
+    });
+    if (!toEnd) return handed;
     ownRate = sliceBytesOf(slice) / Math.max(0.01, performance.now() - started);
     learn();
     report(events);
     return -1;
   };
+
 
   for (let k = 0; ; ) {
     await plan(k);
@@ -776,17 +750,6 @@ export async function mergeExactInSlices(
     }
     k = end;
   }
-}
-
-/** How many of a batch's first rows have a TSC below `end` (they are in TSC order up to the first that does not). */
-function rowsBelow(batch: RecordBatch, end: TscWords): number {
-  const [endHi, endLo] = end;
-  const { tscHi, tscLo } = batch;
-  for (let i = 0; i < batch.length; i++) {
-    const hi = tscHi[i]!;
-    if (hi > endHi || (hi === endHi && tscLo[i]! >= endLo)) return i;
-  }
-  return batch.length;
 }
 
 /** Rows [from, to) of a batch as a batch of views. */

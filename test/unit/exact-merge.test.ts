@@ -10,6 +10,7 @@ import { Diagnostics } from '../../src/core/diagnostics.js';
 import { fromBytes } from '../../src/core/io.js';
 import type { ByteSource } from '../../src/core/io.js';
 import { fileSource } from '../../src/node/index.js';
+import { mergeExact } from '../../src/parse/exact.js';
 import { indexWindows } from '../../src/parse/window-index.js';
 import { EV, TraceBuilder } from '../support/trace-builder.js';
 import type { RecordSpec } from '../support/trace-builder.js';
@@ -395,5 +396,36 @@ describe('exact merge: cases found by fuzzing it against the merge it replaced',
       expect(rows.map((r) => r.tsc)).toEqual(keep >= 24 ? [100n] : []);
       expect(diagnostics.counts).toEqual({ truncated_window: 1 });
     }
+  });
+});
+
+describe('exact merge with an end TSC (a slice of a merge with helpers)', () => {
+  // pCPU 0: TSCs 100, 2^54 − 1, 2^54 + 5, 2^54 + 10; the end is 2^54. Keys measured from 0 round to
+  // multiples of 4 there, so 2^54 − 1 keys like the end itself: only a check of the TSCs keeps it.
+  const end = 1n << 54n;
+  const b = new TraceBuilder();
+  b.window(0, [100n, end - 1n, end + 5n, end + 10n].map((tsc, i) => ({ event: EV.runstate(1, 0), tsc, words: [i] })));
+  const bytes = b.bytes();
+  const endWords: [number, number] = [Number(end >> 32n), 0];
+
+  async function mergeTo(baseTsc: [number, number]) {
+    const index = await indexWindows(bytes.length, fromBytes(bytes).readAt!);
+    const tscs: bigint[] = [];
+    const toEnd = await mergeExact(index.pcpus, bytes.length, fromBytes(bytes).readAt!, {
+      diagnostics: new Diagnostics(),
+      baseTsc,
+      endTsc: endWords,
+      onBatch: (batch) => {
+        for (let i = 0; i < batch.length; i++) tscs.push((BigInt(batch.tscHi[i]!) << 32n) | BigInt(batch.tscLo[i]!));
+      },
+    });
+    return { toEnd, tscs };
+  }
+
+  it('stops before the first record at or past the end, by TSC, however far the end is from the base', async () => {
+    // Base 0: the end is 2^54 cycles away, past exact keys; the rows are checked one by one.
+    expect(await mergeTo([0, 0])).toEqual({ toEnd: false, tscs: [100n, end - 1n] });
+    // Base near the end: keys are exact, checked once per run.
+    expect(await mergeTo([Number(end >> 32n) - 1, 0])).toEqual({ toEnd: false, tscs: [100n, end - 1n] });
   });
 });
